@@ -1,0 +1,110 @@
+"""Canonical encoding and hashing (OBJ-5).
+
+Everything that is hashed or signed is first turned into bytes by
+:func:`encode`: deterministic MessagePack, maps with keys sorted by their own
+encoding, integers in their shortest form, no floats. Two equal values give
+equal bytes on every machine, so their BLAKE3 hashes are equal too.
+
+Object references are MessagePack extension type 1 holding the 32-byte id, so
+a reader can tell a reference from a plain byte string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import blake3
+import msgpack
+
+from sagachain.errors import RuleViolation
+
+HASH_SIZE = 32
+OBJREF_EXT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ObjRef:
+    """A reference to an object by id, as stored in object fields."""
+
+    id: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.id) != HASH_SIZE:
+            raise RuleViolation("OBJ-1", f"object id must be {HASH_SIZE} bytes, got {len(self.id)}")
+
+    def __repr__(self) -> str:
+        return f"ObjRef({self.id.hex()[:12]})"
+
+
+def _canonical(value: Any) -> Any:
+    """Turn ``value`` into a tree msgpack encodes canonically (OBJ-5)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str, bytes)):
+        return value
+    if isinstance(value, float):
+        raise RuleViolation("OBJ-5", f"floats are not allowed in hashed data, got {value!r}")
+    if isinstance(value, ObjRef):
+        return msgpack.ExtType(OBJREF_EXT, value.id)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
+        items.sort(key=lambda kv: _packb(kv[0]))
+        return _SortedMap(items)
+    raise RuleViolation("OBJ-5", f"cannot encode a value of type {type(value).__name__}")
+
+
+class _SortedMap(dict):  # type: ignore[type-arg]
+    """A dict that msgpack writes in the order it was built (already sorted)."""
+
+    def __init__(self, items: list[tuple[Any, Any]]) -> None:
+        super().__init__(items)
+
+
+def _packb(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True, strict_types=False)
+
+
+def encode(value: Any) -> bytes:
+    """Canonical bytes of ``value`` (OBJ-5)."""
+    return _packb(_canonical(value))
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == OBJREF_EXT:
+        return ObjRef(data)
+    raise ValueError(f"unknown extension type {code}")
+
+
+def decode(data: bytes) -> Any:
+    """Inverse of :func:`encode`. Raises ``ValueError`` on malformed bytes."""
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        strict_map_key=False,
+        ext_hook=_ext_hook,
+        use_list=True,
+    )
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` decodes and re-encodes to the very same bytes (OBJ-5)."""
+    try:
+        return encode(decode(data)) == data
+    except (ValueError, RuleViolation, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return False
+
+
+def hash_bytes(data: bytes) -> bytes:
+    """BLAKE3-256 of raw bytes."""
+    return blake3.blake3(data).digest()
+
+
+def hash_value(value: Any) -> bytes:
+    """BLAKE3-256 of the canonical encoding of ``value`` (OBJ-5)."""
+    return hash_bytes(encode(value))
+
+
+def derive_id(*parts: str | bytes | int) -> bytes:
+    """A 32-byte id derived from a domain tag and names, e.g. ``derive_id("account", "alice")``."""
+    return hash_value(["sagachain-id", *parts])

@@ -1,0 +1,51 @@
+"""Ed25519 identity keys and signatures (pynacl).
+
+Keys are derived from a 32-byte seed, so a simulator run can derive every
+node's and account's key from the run's seed and reproduce the same chain byte
+for byte. Ed25519 signing is itself deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from sagachain.core.encoding import hash_value
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An Ed25519 key pair. ``public`` is what goes on chain."""
+
+    seed: bytes = field(repr=False)
+    public: bytes = field(init=False)
+    _signer: SigningKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        signer = SigningKey(self.seed)
+        object.__setattr__(self, "_signer", signer)
+        object.__setattr__(self, "public", bytes(signer.verify_key))
+
+    @classmethod
+    def derive(cls, *parts: str | bytes | int) -> KeyPair:
+        """A key pair whose seed is a hash of ``parts`` (deterministic runs only)."""
+        return cls(hash_value(["sagachain-key", *parts]))
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer.sign(message).signature
+
+
+def verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is ``public``'s Ed25519 signature of ``message``."""
+    if len(public) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        return False
+    try:
+        VerifyKey(public).verify(message, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True

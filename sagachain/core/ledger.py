@@ -1,0 +1,317 @@
+"""The public ledger: what anyone can know from genesis and the blocks.
+
+``ChainState`` is the state a chain's public data defines: the public objects,
+which shard owns which account (and which are in transit between shards), the
+classes, the nonces used, the blocks seen per shard and the enclaves' status.
+The auditor builds one from a chain file; the simulator keeps one as the
+finalized chain. Both feed blocks through the same rule checks
+(``sagachain.core.rules``) and then ``apply_block``.
+
+Changes can be undone: validating a proposal applies it entry by entry (each
+rule sees the state its entry runs on) and then rolls back, leaving the state
+as it was. The undo log holds the old value of every key written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sagachain.core.block import (
+    AcquireEntry,
+    Block,
+    BreakawayEntry,
+    DeployEntry,
+    EnclaveEntry,
+    EntryRef,
+    MixedEntry,
+    ObjectUpdate,
+    OpenEntry,
+    ReleaseEntry,
+    RollbackEntry,
+)
+from sagachain.core.genesis import Genesis, Params
+from sagachain.core.objects import (
+    BALANCE_FIELD,
+    AccountRecord,
+    ClassRecord,
+    EnclaveRecord,
+    NodeRecord,
+    RuntimeRecord,
+    ShardRecord,
+    StoredObject,
+    account_state_hash,
+)
+
+ACTIVE = "active"
+TERMINATED = "terminated"
+BROKEN_AWAY = "broken-away"
+
+
+@dataclass(frozen=True, slots=True)
+class Transit:
+    """An account released by ``from_shard`` to ``to_shard`` and not yet acquired (L2L-1)."""
+
+    release: EntryRef
+    from_shard: str
+    to_shard: str
+    state_hash: bytes
+    nonce: int
+
+
+@dataclass(slots=True)
+class BlockSummary:
+    """What later rules need of a finalized block: GAS-3 window figures, rollback targets."""
+
+    hash: bytes
+    time: int
+    open_gas: int
+    open_count: int
+    entries: tuple[Any, ...]
+
+
+@dataclass
+class EnclaveStatus:
+    state: str = ACTIVE
+    since: tuple[str, int] | None = None  # (shard, height) of the block that ended it
+    reason: str = ""
+
+
+@dataclass
+class Tallies:
+    """Coin that left balances (fees) and coin minted (coinbases): MINT-5's two sides."""
+
+    fees: int = 0
+    tax: int = 0
+    coinbase: int = 0
+    payouts: dict[bytes, int] = field(default_factory=dict)
+
+
+class ChainState:
+    """The public state of a chain, built from genesis and applied blocks."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.genesis_hash = genesis.hash
+        self.params: Params = genesis.params
+        self.runtimes: dict[bytes, RuntimeRecord] = {r.id: r for r in genesis.runtimes}
+        self.classes: dict[bytes, ClassRecord] = {c.id: c for c in genesis.classes}
+        self.nodes: dict[bytes, NodeRecord] = {n.id: n for n in genesis.nodes}
+        self.shards: dict[str, ShardRecord] = {s.id: s for s in genesis.shards}
+        self.enclaves: dict[str, EnclaveRecord] = {e.id: e for e in genesis.enclaves}
+        self.accounts: dict[bytes, AccountRecord] = {a.id: a for a in genesis.accounts}
+        self.objects: dict[bytes, StoredObject] = {o.id: o.value for o in genesis.objects}
+        self.objects_of: dict[bytes, set[bytes]] = defaultdict(set)
+        for oid, obj in self.objects.items():
+            self.objects_of[obj.owner].add(oid)
+        self.owner: dict[bytes, str] = {a.id: a.shard for a in genesis.accounts}
+        self.transit: dict[bytes, Transit] = {}
+        self.nonces: dict[bytes, int] = {}
+        self.seen_tx: set[bytes] = set()
+        self.blocks: dict[tuple[str, int], BlockSummary] = {}
+        self.heads: dict[str, int] = {s.id: 0 for s in genesis.shards}
+        self.basis: dict[str, dict[str, int]] = {s.id: {} for s in genesis.shards}
+        self.acquired: set[EntryRef] = set()
+        self.status: dict[str, EnclaveStatus] = {e.id: EnclaveStatus() for e in genesis.enclaves}
+        self.tallies = Tallies()
+        self.supply = genesis.supply()
+        self.circulating = self.supply
+        self._undo: list[tuple[Any, Any, Any]] | None = None
+
+    # -- reading -----------------------------------------------------------
+
+    def account_enclave(self, account: bytes) -> str | None:
+        record = self.accounts.get(account)
+        return record.enclave if record else None
+
+    def class_enclave(self, class_id: bytes) -> str | None:
+        """The enclave a class is bound to, through its own record or any base (CLS-3)."""
+        seen: set[bytes] = set()
+        cid: bytes | None = class_id
+        while cid is not None and cid not in seen:
+            seen.add(cid)
+            record = self.classes.get(cid)
+            if record is None:
+                return None
+            if record.enclave is not None:
+                return record.enclave
+            cid = record.base
+        return None
+
+    def shard_enclave(self, shard: str) -> str | None:
+        record = self.shards.get(shard)
+        return record.enclave if record else None
+
+    def owns(self, shard: str, account: bytes) -> bool:
+        """L2L-3: the shard owns the account and it is not in transit."""
+        return self.owner.get(account) == shard and account not in self.transit
+
+    def enclave_active(self, enclave: str | None) -> bool:
+        return enclave is None or self.status[enclave].state == ACTIVE
+
+    def shard_active(self, shard: str) -> bool:
+        return self.enclave_active(self.shard_enclave(shard))
+
+    def account_objects(self, account: bytes) -> dict[bytes, StoredObject]:
+        return {oid: self.objects[oid] for oid in self.objects_of.get(account, ())}
+
+    def public_state_hash(self, account: bytes) -> bytes:
+        return account_state_hash(self.account_objects(account))
+
+    def balance(self, account: bytes) -> int:
+        return _coin(self.objects.get(account))
+
+    def entry_at(self, ref: EntryRef) -> Any:
+        summary = self.blocks.get((ref.shard, ref.height))
+        if summary is None or not 0 <= ref.index < len(summary.entries):
+            return None
+        return summary.entries[ref.index]
+
+    # -- undoable writes -----------------------------------------------------
+
+    def begin(self) -> None:
+        assert self._undo is None, "nested begin"
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        assert self._undo is not None, "rollback without begin"
+        for container, key, old in reversed(self._undo):
+            if old is _MISSING:
+                if isinstance(container, set):
+                    container.discard(key)
+                else:
+                    container.pop(key, None)
+            elif isinstance(container, set):
+                container.add(key)
+            else:
+                container[key] = old
+        self._undo = None
+
+    def _put(self, container: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._undo is not None:
+            self._undo.append((container, key, container.get(key, _MISSING)))
+        container[key] = value
+
+    def _pop(self, container: dict[Any, Any], key: Any) -> None:
+        if key in container:
+            if self._undo is not None:
+                self._undo.append((container, key, container[key]))
+            del container[key]
+
+    def _add(self, container: set[Any], key: Any) -> None:
+        if key not in container:
+            if self._undo is not None:
+                self._undo.append((container, key, _MISSING))
+            container.add(key)
+
+    def _discard(self, container: set[Any], key: Any) -> None:
+        if key in container:
+            if self._undo is not None:
+                self._undo.append((container, key, True))
+            container.discard(key)
+
+    def _set_attr(self, obj: Any, name: str, value: Any) -> None:
+        self._put(obj.__dict__, name, value)
+
+    # -- applying --------------------------------------------------------------
+
+    def set_object(self, oid: bytes, value: StoredObject | None) -> None:
+        old = self.objects.get(oid)
+        delta = _coin(value) - _coin(old)
+        if delta:
+            self._put(self.__dict__, "circulating", self.circulating + delta)
+        if old is not None:
+            self._discard(self.objects_of[old.owner], oid)
+        if value is None:
+            self._pop(self.objects, oid)
+            return
+        self._put(self.objects, oid, value)
+        if value.owner not in self.objects_of:
+            self._put(self.objects_of, value.owner, set())
+        self._add(self.objects_of[value.owner], oid)
+
+    def debit_fee(self, payer: bytes, fee: int) -> None:
+        obj = self.objects.get(payer)
+        if obj is not None and fee:
+            self.set_object(payer, obj.with_fields(**{BALANCE_FIELD: self.balance(payer) - fee}))
+
+    def apply_updates(self, updates: tuple[ObjectUpdate, ...]) -> None:
+        for update in updates:
+            self.set_object(update.id, update.value)
+
+    def apply_entry(self, block: Block, index: int, entry: Any) -> None:
+        """Apply one entry's public effect (no checks; rules check before this runs)."""
+        shard = block.shard
+        if isinstance(entry, OpenEntry | EnclaveEntry | MixedEntry):
+            tx = entry.tx
+            self._add(self.seen_tx, tx.id)
+            self._put(self.nonces, tx.sender, tx.nonce)
+            self.debit_fee(tx.gas_payer, entry.fee)
+            if not isinstance(entry, EnclaveEntry):
+                self.apply_updates(entry.updates)
+        elif isinstance(entry, ReleaseEntry):
+            ref = EntryRef(shard=shard, height=block.height, index=index)
+            self._put(self.transit, entry.account, Transit(ref, shard, entry.to_shard, entry.state_hash, entry.nonce))
+        elif isinstance(entry, AcquireEntry):
+            transit = self.transit.get(entry.account)
+            self._pop(self.transit, entry.account)
+            self._put(self.owner, entry.account, shard)
+            self._add(self.acquired, entry.release)
+            if transit is not None and transit.nonce > self.nonces.get(entry.account, 0):
+                self._put(self.nonces, entry.account, transit.nonce)
+        elif isinstance(entry, DeployEntry):
+            self._put(self.classes, entry.cls.id, entry.cls)
+        elif isinstance(entry, BreakawayEntry):
+            self.end_enclave(entry.enclave, BROKEN_AWAY, (shard, block.height), entry.reason)
+        elif isinstance(entry, RollbackEntry):
+            pass  # TX-7: only the enclave's off-chain state changes; nothing public moves
+
+    def end_enclave(self, enclave: str, state: str, where: tuple[str, int], reason: str) -> None:
+        status = self.status.get(enclave)
+        if status is None or status.state != ACTIVE:
+            return
+        self._set_attr(status, "state", state)
+        self._set_attr(status, "since", where)
+        self._set_attr(status, "reason", reason)
+
+    def finish_block(self, block: Block) -> None:
+        """Record the block itself: head, summary, coin tallies (after its entries)."""
+        header = block.header
+        opens = [e for e in block.entries if isinstance(e, OpenEntry)]
+        summary = BlockSummary(
+            hash=block.hash,
+            time=header.time,
+            open_gas=sum(e.gas_used for e in opens),
+            open_count=len(opens),
+            entries=block.entries,
+        )
+        self._put(self.blocks, (block.shard, block.height), summary)
+        self._put(self.heads, block.shard, block.height)
+        self._put(self.basis, block.shard, {h.shard: h.height for h in header.gas_basis})
+        t = self.tallies
+        self._set_attr(t, "fees", t.fees + header.fees)
+        self._set_attr(t, "tax", t.tax + header.tax)
+        self._set_attr(t, "coinbase", t.coinbase + header.coinbase)
+        producer_share = header.coinbase + header.fees - header.tax
+        self._put(t.payouts, header.producer, t.payouts.get(header.producer, 0) + producer_share)
+        self._put(t.payouts, self.params.foundation, t.payouts.get(self.params.foundation, 0) + header.tax)
+
+    def apply_block(self, block: Block) -> None:
+        for index, entry in enumerate(block.entries):
+            self.apply_entry(block, index, entry)
+        self.finish_block(block)
+
+
+def _coin(obj: StoredObject | None) -> int:
+    return int(obj.fields.get(BALANCE_FIELD, 0) or 0) if obj is not None else 0
+
+
+class _Missing:
+    __slots__ = ()
+
+
+_MISSING: Any = _Missing()

@@ -1,0 +1,29 @@
+"""The rules of SPEC.md as pure functions, each named after its rule id.
+
+Importing this package registers every check in ``catalog.CHECKS``; ``judge``
+runs them over a genesis or a block.
+"""
+
+from sagachain.core.rules import classes, genesis_rules, money, ownership, structure, transactions
+from sagachain.core.rules.catalog import CHECKS, RULE_TEXT, Violation
+from sagachain.core.rules.judge import Coverage, Verdict, check_and_apply, check_genesis, judge_block
+from sagachain.core.rules.tools import Replay, Tools
+
+__all__ = [
+    "CHECKS",
+    "RULE_TEXT",
+    "Coverage",
+    "Replay",
+    "Tools",
+    "Verdict",
+    "Violation",
+    "check_and_apply",
+    "check_genesis",
+    "judge_block",
+    "classes",
+    "genesis_rules",
+    "money",
+    "ownership",
+    "structure",
+    "transactions",
+]

@@ -1,0 +1,101 @@
+"""Turning record dataclasses into plain trees and back.
+
+Records (transactions, blocks, genesis entries) are frozen dataclasses. On the
+wire and in chain files each is a MessagePack map from field name to value, so
+the format is self-describing and docs/FORMAT.md can list fields by name. This
+module does the conversion once, from the type hints, instead of a hand-written
+``to_dict``/``from_dict`` pair per record that could drift from its fields.
+
+Supported field types: ``int``, ``str``, ``bytes``, ``bool``, ``ObjRef``,
+``X | None``, ``tuple[X, ...]``, ``dict[str, X]``, ``Any`` (a plain value
+tree, e.g. object fields) and nested record dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from functools import cache
+from typing import Any, TypeVar
+
+from sagachain.core.encoding import ObjRef
+from sagachain.errors import SagaError
+
+T = TypeVar("T")
+
+
+class WireError(ValueError):
+    """Raised when a plain tree does not have the shape of the record asked for."""
+
+
+def to_wire(value: Any) -> Any:
+    """A record (or a tree of records) as plain lists, maps and scalars."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_wire(v) for k, v in value.items()}
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_wire(cls: type[T], data: Any, where: str = "") -> T:
+    """Rebuild a record of type ``cls`` from a plain tree; raise WireError on bad shape."""
+    return _convert(cls, data, where or cls.__name__)
+
+
+def _convert(tp: Any, data: Any, where: str) -> Any:
+    if tp is Any:
+        return data
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            return _convert(arg, data, where)
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise WireError(f"{where}: expected a list, got {type(data).__name__}")
+        (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(data))
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise WireError(f"{where}: expected a map, got {type(data).__name__}")
+        ktp, vtp = typing.get_args(tp)
+        return {_convert(ktp, k, where): _convert(vtp, v, f"{where}.{k}") for k, v in data.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise WireError(f"{where}: expected a map for {tp.__name__}, got {type(data).__name__}")
+        hints = _hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        missing = [n for n in names if n not in data]
+        extra = [k for k in data if k not in names]
+        if missing or extra:
+            raise WireError(f"{where}: {tp.__name__} fields missing {missing} / unknown {extra}")
+        kwargs = {n: _convert(hints[n], data[n], f"{where}.{n}") for n in names}
+        try:
+            return tp(**kwargs)
+        except (TypeError, ValueError, SagaError) as exc:
+            raise WireError(f"{where}: {exc}") from None
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise WireError(f"{where}: expected a bool, got {data!r}")
+        return data
+    if tp is int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise WireError(f"{where}: expected an int, got {data!r}")
+        return data
+    if tp in (str, bytes, ObjRef):
+        if not isinstance(data, tp):
+            raise WireError(f"{where}: expected {tp.__name__}, got {type(data).__name__}")
+        return data
+    raise WireError(f"{where}: unsupported field type {tp!r}")
