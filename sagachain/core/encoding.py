@@ -20,6 +20,8 @@ import msgpack
 from sagachain.errors import RuleViolation
 
 HASH_SIZE = 32
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
 OBJREF_EXT = 1
 
 
@@ -39,7 +41,11 @@ class ObjRef:
 
 def _canonical(value: Any) -> Any:
     """Turn ``value`` into a tree msgpack encodes canonically (OBJ-5)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str, bytes)):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise RuleViolation("OBJ-5", f"integer {value} is outside MessagePack's range [{INT_MIN}, {INT_MAX}]")
         return value
     if isinstance(value, float):
         raise RuleViolation("OBJ-5", f"floats are not allowed in hashed data, got {value!r}")

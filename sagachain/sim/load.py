@@ -1,0 +1,44 @@
+"""Loading a scenario file and running it end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sagachain.errors import InputError
+from sagachain.sim.output import write_results
+from sagachain.sim.runner import SimResult, Simulation
+from sagachain.sim.scenario import Scenario
+from sagachain.sim.world import build_world
+from shards.tools import default_tools
+
+
+def load_scenario(path: Path, seed: int) -> Scenario:
+    """Run the scenario file's ``build(s)`` on a fresh Scenario seeded with ``seed``."""
+    if not path.is_file():
+        raise InputError(f"scenario file {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"sagachain_scenario_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise InputError(f"{path}:{exc.lineno}: {exc.msg}") from None
+    build = getattr(module, "build", None)
+    if not callable(build):
+        raise InputError(f"{path} defines no build(s) function; see scenarios/quickstart.py")
+    scenario = Scenario(seed, name=path.stem)
+    build(scenario)
+    return scenario
+
+
+def run_scenario(path: Path, seed: int, out: Path, on_progress: Callable[[int], None] | None = None) -> tuple[SimResult, dict[str, Any]]:
+    scenario = load_scenario(path, seed)
+    world = build_world(scenario)
+    initial = {e: store.copy() for e, store in world.stores.items()}
+    result = Simulation(world, default_tools(), on_progress).run()
+    summary = write_results(result, out, initial)
+    return result, summary

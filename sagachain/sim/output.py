@@ -1,0 +1,65 @@
+"""Writing a run's results: the chain file, sealed enclave states, the summary.
+
+``DIR/chain.sgc``            every final block of every shard (docs/FORMAT.md)
+``DIR/enclaves/E.sealed``    enclave E's initial off-chain state and private code,
+                             sealed with its key (MEM-4); with the chain, enough
+                             to re-execute E's transactions (TX-6)
+``DIR/enclaves/E.key``       that key, hex; the enclave's secret, not for publication
+``DIR/summary.json``         the run's figures (docs/RESULTS.md)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from sagachain import __version__
+from sagachain.core.chainfile import write_chain
+from sagachain.core.encoding import hash_bytes
+from sagachain.sim.runner import SimResult
+from shards.enclave_store import EnclaveStore
+
+CHAIN_NAME = "chain.sgc"
+
+
+def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    chain_path = out / CHAIN_NAME
+    write_chain(chain_path, result.world.genesis, result.blocks)
+    sealer = random.Random(f"seal/{result.world.scenario.seed}")
+    enclave_dir = out / "enclaves"
+    for enclave, store in sorted(initial.items()):
+        enclave_dir.mkdir(exist_ok=True)
+        key = result.world.enclave_keys[enclave]
+        (enclave_dir / f"{enclave}.sealed").write_bytes(store.seal(key, sealer.randbytes(24)))
+        key_path = enclave_dir / f"{enclave}.key"
+        key_path.write_text(key.hex() + "\n")
+        key_path.chmod(0o600)
+    summary = summarize(result, chain_path)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:
+    sc = result.world.scenario
+    committed = sum(result.metrics.committed.values())
+    seconds = max(result.end_time, 1) / 1000
+    return {
+        "scenario": sc.name,
+        "seed": sc.seed,
+        "version": __version__,
+        "chain": {"file": chain_path.name, "blake3": hash_bytes(chain_path.read_bytes()).hex(), "blocks": len(result.blocks)},
+        "shards": {"public": len(sc.public), "enclave": sum(len(ids) for ids, _ in sc.enclaves.values())},
+        "virtual_ms": result.end_time,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "throughput_tx_per_virtual_s": round(committed / seconds, 2),
+        "supply": {
+            "genesis": result.chain.supply,
+            "circulating": result.chain.circulating,
+            "fees": result.chain.tallies.fees,
+            "coinbase": result.chain.tallies.coinbase,
+        },
+        "metrics": result.metrics.to_json(),
+    }

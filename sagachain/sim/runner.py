@@ -1,0 +1,303 @@
+"""The simulator: drives the shard machines with virtual time and a simulated network.
+
+Leaders build a block every ``block_interval`` virtual milliseconds when they
+have something to put in it; the committee's votes come back after two network
+hops; a final block is judged by the public ledger with the same rule checks
+the auditor runs, written to the chain file in the order blocks became final,
+and gossiped to every other shard one hop later. L2L requests travel one hop.
+
+Network delay is ``latency`` plus a uniform jitter drawn from the run's seeded
+generator; nothing else is random. The same scenario and seed therefore give
+the same chain file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runtimes import compile_class
+from sagachain.core.block import (
+    AcquireEntry,
+    Block,
+    BreakawayEntry,
+    DeployEntry,
+    EnclaveEntry,
+    MixedEntry,
+    OpenEntry,
+    ReleaseEntry,
+    RollbackEntry,
+    Vote,
+)
+from sagachain.core.ledger import ChainState
+from sagachain.core.rules import Tools, check_and_apply, judge_block
+from sagachain.core.tx import Transaction, make_transaction
+from sagachain.errors import InputError, RuleViolation
+from sagachain.sim import byzantine
+from sagachain.sim.engine import EventQueue
+from sagachain.sim.metrics import Metrics
+from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
+from sagachain.sim.world import World
+from shards.execution import kind_of
+from shards.shard import Proposal, Request, ShardMachine
+
+
+@dataclass
+class SimResult:
+    world: World
+    chain: ChainState
+    blocks: list[Block]
+    metrics: Metrics
+    end_time: int
+    wall_seconds: float
+
+
+class Simulation:
+    def __init__(self, world: World, tools: Tools, on_progress: Callable[[int], None] | None = None) -> None:
+        self.world = world
+        self.sc: Scenario = world.scenario
+        self.tools = tools
+        self.chain = world.chain()
+        self.net = random.Random(f"network/{self.sc.seed}")
+        self.events = EventQueue()
+        self.metrics = Metrics()
+        self.blocks: list[Block] = []
+        self.machines = {
+            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None)
+            for r in world.genesis.shards
+        }
+        self.bad: dict[str, list[Misbehaviour]] = {}
+        for m in self.sc.misbehaviours:
+            if m.shard not in self.machines:
+                raise InputError(f"misbehaviour names unknown shard {m.shard!r}; shards: {sorted(self.machines)}")
+            self.bad.setdefault(m.shard, []).append(m)
+        self.in_flight: set[str] = set()
+        self.stopped: set[str] = set()
+        self.forced: dict[str, list[Transaction]] = {}
+        self.on_progress = on_progress
+
+    # -- set-up --------------------------------------------------------------------
+
+    def schedule(self) -> None:
+        nonces: dict[bytes, int] = {}
+        for order, decl in sorted(enumerate(self.sc.txs), key=lambda it: (it[1].at, it[0])):
+            sender = self.world.account(decl.sender)
+            nonces[sender] = nonces.get(sender, 0) + 1
+            tx = make_transaction(
+                key=self.world.account_keys[sender],
+                sender=sender,
+                nonce=nonces[sender],
+                gas_limit=decl.gas_limit,
+                gas_payer=self.world.account(decl.payer),
+                accounts={alias: self.world.account(name) for alias, name in decl.accounts.items()},
+                script=decl.script,
+            )
+            self.events.at(decl.at, lambda tx=tx: self.arrive(tx))
+        for index, sid in enumerate(self.machines):
+            offset = (index * 37) % self.sc.timing.block_interval
+            self.events.at(self.sc.timing.block_interval + offset, lambda sid=sid: self.tick(sid))
+        for item in self.sc.scheduled:
+            self.events.at(item.at, lambda item=item: self.operate(item))
+
+    def hop(self) -> int:
+        t = self.sc.timing
+        return t.latency + (self.net.randint(0, t.jitter) if t.jitter else 0)
+
+    # -- events --------------------------------------------------------------------
+
+    def arrive(self, tx: Transaction) -> None:
+        self.metrics.submitted += 1
+        shard = self.route(tx)
+        try:
+            kind_of(self.chain, tx)
+        except RuleViolation as exc:
+            if self._misbehaving(shard, "cross_enclave"):
+                self.forced.setdefault(shard, []).append(tx)
+                return
+            self.metrics.rejected[exc.rule or "?"] += 1
+            return
+        machine = self.machines[shard]
+        before = len(machine.rejected)
+        machine.submit(tx, self.events.now)
+        self._count_rejections(machine, before)
+
+    def route(self, tx: Transaction) -> str:
+        """The shard that should run ``tx``: its first enclave account's, else its payer's."""
+        accounts = [a for a in tx.account_ids() if self.chain.account_enclave(a) is not None] or [tx.gas_payer]
+        account = accounts[0]
+        transit = self.chain.transit.get(account)
+        return transit.to_shard if transit else self.chain.owner[account]
+
+    def tick(self, sid: str) -> None:
+        if sid in self.stopped:
+            return
+        machine = self.machines[sid]
+        now = self.events.now
+        if sid not in self.in_flight:
+            for owner, request in machine.requests(now):
+                self.events.after(self.hop(), lambda o=owner, r=request: self.deliver_request(o, r))
+            committee = machine.record.committee
+            before = len(machine.rejected)
+            proposal = machine.build(now, committee[machine.height % len(committee)])
+            self._count_rejections(machine, before)
+            if proposal is not None:
+                self.in_flight.add(sid)
+                self.events.after(self.hop() + self.hop(), lambda: self.finalize(sid, proposal))
+        self.events.after(self.sc.timing.block_interval, lambda: self.tick(sid))
+
+    def deliver_request(self, owner: str, request: Request) -> None:
+        if owner in self.stopped:
+            return
+        machine = self.machines[owner]
+        before = len(machine.rejected)
+        machine.on_request(request)
+        self._count_rejections(machine, before)
+
+    def finalize(self, sid: str, proposal: Proposal) -> None:
+        self.in_flight.discard(sid)
+        machine = self.machines[sid]
+        block = self._misbehave(sid, proposal.block)
+        keys = self.world.node_keys
+        digest = block.hash
+        block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=keys[n].sign(digest)) for n in machine.record.committee))
+        if sid in self.bad:
+            verdict = judge_block(self.chain, block, self.tools)
+            applied = verdict.applied
+            if verdict.terminated:
+                self.metrics.terminated[verdict.terminated] = f"{sid}#{block.height}"
+        else:
+            self.chain.begin()
+            found = check_and_apply(self.chain, block, self.tools)
+            if found:
+                self.chain.rollback()
+                for v in found:
+                    self.metrics.rejected_blocks[v.rule] += 1
+                return
+            self.chain.commit()
+            applied = True
+        self.blocks.append(block)
+        self.metrics.blocks[sid] += 1
+        if not applied:
+            self.metrics.ignored_blocks += 1
+            machine.on_own_ignored(block)
+            return
+        self._honour(sid, machine, proposal, block)
+
+    def _honour(self, sid: str, machine: ShardMachine, proposal: Proposal, block: Block) -> None:
+        now = self.events.now
+        if machine.store is not None:
+            machine.store.write(proposal.enclave_writes)
+            machine.store.snapshots.update(proposal.snapshots)
+        kind = "enclave" if machine.enclave else "public"
+        self.metrics.coinbase[kind] += block.header.coinbase
+        for entry in block.entries:
+            if isinstance(entry, OpenEntry | EnclaveEntry | MixedEntry):
+                self.metrics.committed[entry.kind] += 1
+                if isinstance(entry, OpenEntry):
+                    self.metrics.gas_charged["open"] += entry.gas_used
+                    self.metrics.failed_open += 0 if entry.ok else 1
+                else:
+                    self.metrics.gas_charged[entry.kind] += entry.gas_charged
+                    self.metrics.floor_applied += entry.gas_charged == block.header.gas_floor
+            elif isinstance(entry, ReleaseEntry):
+                self.metrics.releases += 1
+            elif isinstance(entry, AcquireEntry):
+                self.metrics.acquires += 1
+            elif isinstance(entry, RollbackEntry) and machine.store is not None:
+                machine.store.restore(entry.to)
+            elif isinstance(entry, BreakawayEntry):
+                self.metrics.broken_away[entry.enclave] = f"{sid}#{block.height}"
+                self.stopped.update(s for s, m in self.machines.items() if m.enclave == entry.enclave)
+        for item in proposal.included:
+            self.metrics.latencies.append(now - item.arrived)
+        machine.on_final(block)
+        for other, target in self.machines.items():
+            if other != sid:
+                self.events.after(self.hop(), lambda t=target: t.on_final(block))
+
+    # -- operators and adversaries -------------------------------------------------
+
+    def operate(self, item: Scheduled) -> None:
+        if item.action == "deploy":
+            self._deploy(item.args)
+        elif item.action == "rollback":
+            self._rollback(item.args)
+        elif item.action == "breakaway":
+            enclave = item.args["enclave"]
+            first = self.sc.enclaves[enclave][0][0]
+            self.machines[first].breakaway("scenario: enclave leaves the chain")
+
+    def _deploy(self, args: dict[str, object]) -> None:
+        deployer = self.world.account(str(args["deployer"]))
+        base = next((c for c in self.chain.classes.values() if c.name == args["base"]), None)
+        if base is None:
+            raise InputError(f"deploy names unknown base class {args['base']!r}")
+        bound = self.chain.class_enclave(base.id)
+        cls = compile_class(
+            name=str(args["name"]), code=str(args["code"]), base=base.id, runtime=self.world.genesis.runtimes[0].id,
+            private=False, enclave=bound if self.chain.params.cls3_policy == "permissive" else None, owner=None,
+        )
+        draft = DeployEntry(cls=cls, deployer=deployer, signature=b"")
+        entry = DeployEntry(cls=cls, deployer=deployer, signature=self.world.account_keys[deployer].sign(draft.signed_bytes()))
+        shard = str(args["shard"] or self.chain.owner[deployer])
+        machine = self.machines[shard]
+        if self._misbehaving(shard, "strict_deploy"):
+            machine.deploys.append(entry)
+            return
+        before = len(machine.rejected)
+        machine.submit_deploy(entry, self.tools)
+        self._count_rejections(machine, before)
+
+    def _rollback(self, args: dict[str, object]) -> None:
+        account = self.world.account(str(args["account"]))
+        enclave = self.chain.account_enclave(account)
+        if enclave is None:
+            raise InputError(f"rollback of {args['account']!r}: only enclave accounts roll back (TX-7)")
+        store = self.world.stores[enclave]
+        history = [ref for ref, saved in store.snapshots.items() if account in saved]
+        back = int(args["back"])  # type: ignore[call-overload]
+        if len(history) <= back:
+            self.metrics.rejected["TX-7"] += 1
+            return
+        ref = history[-1 - back]
+        target = self.chain.entry_at(ref)
+        owner = self.chain.owner[account]
+        self.machines[owner].rollback(list(store.snapshots[ref]), ref, target.state_hash)
+
+    def _misbehaving(self, sid: str, kind: str) -> bool:
+        return any(m.kind == kind for m in self.bad.get(sid, []))
+
+    def _misbehave(self, sid: str, block: Block) -> Block:
+        for m in self.bad.get(sid, []):
+            if not m.at_height <= block.height < m.at_height + m.count:
+                continue
+            tampered: Block | None = None
+            if m.kind == "overmint":
+                tampered = byzantine.overmint(self.chain, block)
+            elif m.kind == "leak_state" and self.machines[sid].store is not None:
+                tampered = byzantine.leak_state(self.chain, block, self.machines[sid].store)  # type: ignore[arg-type]
+            elif m.kind == "wrong_gas":
+                tampered = byzantine.wrong_gas(self.chain, block)
+            elif m.kind == "steal_account" and m.target:
+                tampered = byzantine.steal_account(self.chain, block, self.world.account(m.target))
+            elif m.kind == "cross_enclave" and self.forced.get(sid):
+                tampered = byzantine.cross_enclave(self.chain, block, self.forced[sid].pop(0))
+            if tampered is not None:
+                block = tampered
+            else:
+                m.at_height += 1  # nothing to tamper with in this block: try the next one
+        return block
+
+    def _count_rejections(self, machine: ShardMachine, before: int) -> None:
+        for rejection in machine.rejected[before:]:
+            self.metrics.rejected[rejection.rule] += 1
+
+    # -- running -------------------------------------------------------------------
+
+    def run(self) -> SimResult:
+        started = time.perf_counter()
+        self.schedule()
+        self.events.run(self.sc.timing.duration, self.on_progress)
+        return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started)

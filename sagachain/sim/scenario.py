@@ -1,0 +1,206 @@
+"""The scenario API: what a researcher's scenario file calls.
+
+A scenario file is a Python module with a ``build(s: Scenario)`` function that
+declares shards, enclaves, classes, accounts, transactions and misbehaviour.
+Declaring records intent only; ``sagachain.sim.world`` turns the declarations
+into a genesis and ``sagachain.sim.runner`` runs them. ``s.rng`` is the run's
+only random source, seeded from ``--seed``, so a scenario that draws from it
+stays reproducible.
+
+Times are virtual milliseconds from the start of the run.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sagachain.core.genesis import Params
+from sagachain.errors import InputError
+
+MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy")
+
+
+@dataclass
+class ClassDecl:
+    name: str
+    code: str
+    base: str | None
+    private: bool
+    enclave: str | None
+    owner: str | None
+
+
+@dataclass
+class AccountDecl:
+    name: str
+    cls: str | None
+    balance: int
+    enclave: str | None
+    shard: str | None
+    fields: dict[str, Any]
+
+
+@dataclass
+class TxDecl:
+    at: int
+    sender: str
+    script: str
+    accounts: dict[str, str]
+    payer: str
+    gas_limit: int
+
+
+@dataclass
+class Misbehaviour:
+    shard: str
+    kind: str
+    at_height: int
+    count: int
+    target: str | None
+
+
+@dataclass
+class Scheduled:
+    """An operator action at a time: a class deploy, a rollback, a breakaway."""
+
+    at: int
+    action: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Timing:
+    duration: int = 20_000
+    block_interval: int = 500
+    latency: int = 40
+    jitter: int = 10
+
+
+class Scenario:
+    """Declarations of one simulated run. See the module docstring."""
+
+    def __init__(self, seed: int, name: str = "scenario") -> None:
+        self.seed = seed
+        self.name = name
+        self.rng = random.Random(seed)
+        self.params = Params()
+        self.timing = Timing()
+        self.public: list[tuple[str, int]] = []
+        self.enclaves: dict[str, tuple[list[str], int]] = {}
+        self.classes: list[ClassDecl] = []
+        self.accounts: dict[str, AccountDecl] = {}
+        self.txs: list[TxDecl] = []
+        self.misbehaviours: list[Misbehaviour] = []
+        self.scheduled: list[Scheduled] = []
+
+    # -- topology ----------------------------------------------------------------
+
+    def configure(self, **params: Any) -> None:
+        """Set chain parameters (``Params`` fields) and timing (``Timing`` fields)."""
+        chain_fields = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
+        timing_fields = {k: v for k, v in params.items() if k in Timing.__dataclass_fields__}
+        unknown = set(params) - set(chain_fields) - set(timing_fields)
+        if unknown:
+            known = sorted([*Params.__dataclass_fields__, *Timing.__dataclass_fields__])
+            raise InputError(f"unknown setting(s) {sorted(unknown)}; known: {known}")
+        self.params = Params(**{**self.params.__dict__, **chain_fields}) if chain_fields else self.params
+        for key, value in timing_fields.items():
+            setattr(self.timing, key, value)
+
+    def public_shards(self, count: int, nodes: int = 4) -> list[str]:
+        """Declare ``count`` public shards with ``nodes`` committee nodes each."""
+        ids = [f"P{len(self.public) + i}" for i in range(count)]
+        self.public.extend((sid, nodes) for sid in ids)
+        return ids
+
+    def enclave(self, name: str, shards: int = 1, nodes: int = 4) -> list[str]:
+        """Declare an enclave with its own shards (SH-3: enclave shards are explicit)."""
+        if name in self.enclaves or not name.isidentifier():
+            raise InputError(f"enclave name {name!r} must be a new identifier")
+        ids = [f"{name}/{i}" for i in range(shards)]
+        self.enclaves[name] = (ids, nodes)
+        return ids
+
+    # -- classes and accounts ----------------------------------------------------
+
+    def open_class(self, name: str, code: str, base: str | None = "ClassAccount") -> str:
+        self.classes.append(ClassDecl(name, code, base, False, None, None))
+        return name
+
+    def private_class(self, enclave: str, name: str, code: str, owner: str, base: str | None = None) -> str:
+        """A private class of ``enclave`` (CLS-1): code off chain, owned by enclave account ``owner``."""
+        self._need_enclave(enclave)
+        self.classes.append(ClassDecl(name, code, base or f"EnclaveAccount_{enclave}", True, enclave, owner))
+        return name
+
+    def account(self, name: str, balance: int = 0, cls: str = "ClassAccount", shard: str | None = None, **fields: Any) -> str:
+        """A public account with ``balance`` SagaCoin."""
+        self._new_account(AccountDecl(name, cls, balance, None, shard, dict(fields)))
+        return name
+
+    def enclave_account(self, enclave: str, name: str, cls: str | None = None, shard: str | None = None, **fields: Any) -> str:
+        """An enclave account (OBJ-3); its fields stay off chain (TX-3)."""
+        self._need_enclave(enclave)
+        self._new_account(AccountDecl(name, cls, 0, enclave, shard, dict(fields)))
+        return name
+
+    def _new_account(self, decl: AccountDecl) -> None:
+        if decl.name in self.accounts:
+            raise InputError(f"account {decl.name!r} is declared twice")
+        self.accounts[decl.name] = decl
+
+    def _need_enclave(self, enclave: str) -> None:
+        if enclave not in self.enclaves:
+            raise InputError(f"unknown enclave {enclave!r}; declare it with s.enclave({enclave!r}, ...) first")
+
+    # -- workload ------------------------------------------------------------------
+
+    def transaction(
+        self,
+        at: int,
+        sender: str,
+        script: str,
+        accounts: dict[str, str] | None = None,
+        payer: str | None = None,
+        gas_limit: int = 20_000,
+    ) -> None:
+        """Submit ``script`` signed by ``sender`` at time ``at``; ``accounts`` maps alias -> account."""
+        accounts = dict(accounts or {})
+        self.txs.append(TxDecl(at, sender, script, accounts, payer or sender, gas_limit))
+
+    def random_transfers(self, count: int, start: int, end: int, accounts: list[str] | None = None, amount: tuple[int, int] = (1, 20)) -> None:
+        """``count`` open transfers between random public accounts, spread over [start, end)."""
+        pool = accounts or [a.name for a in self.accounts.values() if a.enclave is None and a.balance > 0]
+        if len(pool) < 2:
+            raise InputError("random_transfers needs at least two funded public accounts")
+        for _ in range(count):
+            src, dst = self.rng.sample(pool, 2)
+            value = self.rng.randint(*amount)
+            self.transaction(self.rng.randrange(start, end), src, f"src.pay(dst, {value})", {"src": src, "dst": dst})
+
+    # -- operators and adversaries ----------------------------------------------
+
+    def misbehave(self, shard: str, kind: str, at_height: int = 1, count: int = 1, target: str | None = None) -> None:
+        """Make ``shard``'s committee collude in ``kind`` from ``at_height``, ``count`` blocks long."""
+        if kind not in MISBEHAVIOURS:
+            raise InputError(f"unknown misbehaviour {kind!r}; known: {list(MISBEHAVIOURS)}")
+        self.misbehaviours.append(Misbehaviour(shard, kind, at_height, count, target))
+
+    def deploy(self, at: int, name: str, code: str, base: str, deployer: str, shard: str | None = None) -> None:
+        """Deploy an open class on chain at ``at`` (subject to CLS-3)."""
+        self.scheduled.append(Scheduled(at, "deploy", {"name": name, "code": code, "base": base, "deployer": deployer, "shard": shard}))
+
+    def rollback(self, at: int, account: str, back: int = 1) -> None:
+        """TX-7: set an enclave account back to its state ``back`` transactions ago."""
+        self.scheduled.append(Scheduled(at, "rollback", {"account": account, "back": back}))
+
+    def breakaway(self, at: int, enclave: str) -> None:
+        """LIFE-1: the enclave declares it leaves the chain, then stops distributing blocks."""
+        self._need_enclave(enclave)
+        self.scheduled.append(Scheduled(at, "breakaway", {"enclave": enclave}))
+
+    def shard_ids(self) -> list[str]:
+        return [sid for sid, _ in self.public] + [sid for ids, _ in self.enclaves.values() for sid in ids]
+

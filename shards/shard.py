@@ -1,0 +1,308 @@
+"""One shard as a pure state machine: its queue, its L2L negotiation, its blocks.
+
+The machine takes events (a transaction submitted, an L2L request received,
+another shard's block become final, a block timer fired) and returns what to
+do (requests to send, a block to put to the committee). It never does I/O,
+never reads a clock and draws no random numbers: time comes in as ``now``.
+The simulator and the node are its drivers.
+
+Building a block: acquires of accounts released to this shard first (so this
+block's transactions may use them), then open transactions, then enclave and
+mixed ones (their GAS-3 charge depends on the open ones), then the releases
+the shard granted. Every transaction runs against the public ledger with its
+predecessors' effects applied; the ledger is rolled back afterwards, because
+the block becomes part of it only once the committee has signed it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from sagachain.core.block import (
+    AcquireEntry,
+    Block,
+    BlockHeader,
+    DeployEntry,
+    EnclaveEntry,
+    Entry,
+    EntryRef,
+    Head,
+    MixedEntry,
+    OpenEntry,
+    ReleaseEntry,
+    RollbackEntry,
+    BreakawayEntry,
+    body_hash,
+)
+from sagachain.core.ledger import ChainState
+from sagachain.core.objects import ShardRecord, StoredObject
+from sagachain.core.rules.classes import class_problems
+from sagachain.core.rules.formulas import gas_3_charge, gas_3_floor, mint_3_allowance
+from sagachain.core.rules.tools import Tools
+from sagachain.core.tx import OPEN, Transaction
+from sagachain.errors import RuleViolation
+from shards.enclave_store import EnclaveStore
+from shards.execution import Outcome, execute, kind_of
+from shards.placement import LookAhead, Placement, Priority, Queued
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """L2L-1: a leader asks the owner of ``account`` to release it."""
+
+    account: bytes
+    requester: str
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A transaction or request the shard refused, with the rule that refused it."""
+
+    rule: str
+    reason: str
+    tx: Transaction | None = None
+
+
+@dataclass
+class Proposal:
+    """A block waiting for its committee, and the off-chain writes it carries."""
+
+    block: Block
+    enclave_writes: dict[bytes, StoredObject | None]
+    snapshots: dict[EntryRef, dict[bytes, dict[bytes, StoredObject]]]
+    included: list[Queued]
+
+
+@dataclass
+class ShardMachine:
+    record: ShardRecord
+    chain: ChainState
+    store: EnclaveStore | None = None
+    placement: Placement = field(default_factory=LookAhead)
+    max_txs: int = 64
+    request_retry: int = 2_000
+    height: int = 0
+    parent: bytes = b""
+    queue: deque[Queued] = field(default_factory=deque)
+    incoming: dict[bytes, tuple[EntryRef, bytes]] = field(default_factory=dict)
+    grants: dict[bytes, str] = field(default_factory=dict)
+    asked: dict[bytes, int] = field(default_factory=dict)
+    heads: dict[str, int] = field(default_factory=dict)
+    deploys: list[DeployEntry] = field(default_factory=list)
+    specials: list[Entry] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.parent:
+            self.parent = self.chain.genesis_hash
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def enclave(self) -> str | None:
+        return self.record.enclave
+
+    # -- events ------------------------------------------------------------------
+
+    def submit(self, tx: Transaction, now: int) -> None:
+        """Queue a transaction, or refuse it at once with the rule it cannot pass."""
+        try:
+            kind, enclave = kind_of(self.chain, tx)
+        except RuleViolation as exc:
+            self.rejected.append(Rejection(exc.rule or "", exc.message, tx))
+            return
+        if kind != OPEN and enclave != self.enclave:
+            self.rejected.append(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))
+            return
+        self.queue.append(Queued(tx, now))
+
+    def submit_deploy(self, entry: DeployEntry, tools: Tools) -> None:
+        """CLS-1, CLS-3: deploy a class in the next block if the rules allow it."""
+        problems = list(class_problems(self.chain, entry.cls, tools))
+        bound = entry.cls.enclave or (self.chain.class_enclave(entry.cls.base) if entry.cls.base else None)
+        if bound is not None and bound != self.enclave:
+            problems.append(("CMI-2", f"class {entry.cls.name} is bound to {bound}; deploy it on that enclave's shards"))
+        if problems:
+            rule_id, reason = problems[0]
+            self.rejected.append(Rejection(rule_id, reason))
+            return
+        self.deploys.append(entry)
+
+    def on_request(self, request: Request) -> None:
+        """L2L-1, L2L-2, L2L-4: grant a valid request, ignore an invalid one."""
+        account = request.account
+        enclave = self.chain.account_enclave(account)
+        if enclave is not None and self.chain.shard_enclave(request.requester) != enclave:
+            self.rejected.append(Rejection("L2L-2", f"{request.requester} asked for enclave account of {enclave}; ignored"))
+            return
+        if not self.chain.shard_active(request.requester):
+            self.rejected.append(Rejection("L2L-4", f"{request.requester} belongs to an ended enclave; no accounts for it"))
+            return
+        if not self.chain.owns(self.id, account) or account in self.grants:
+            return
+        if self.placement.grant(account, request.priority, self.queue):
+            self.grants[account] = request.requester
+
+    def on_final(self, block: Block) -> None:
+        """A block the ledger honoured: learn heads, releases to this shard, own progress."""
+        self.heads[block.shard] = max(self.heads.get(block.shard, 0), block.height)
+        if block.shard == self.id:
+            self.height, self.parent = block.height, block.hash
+        for index, entry in enumerate(block.entries):
+            if isinstance(entry, ReleaseEntry) and entry.to_shard == self.id:
+                ref = EntryRef(shard=block.shard, height=block.height, index=index)
+                self.incoming[entry.account] = (ref, entry.state_hash)
+                self.asked.pop(entry.account, None)
+
+    def on_own_ignored(self, block: Block) -> None:
+        """The chain ignores this shard's block; the shard itself still built on it."""
+        self.height, self.parent = block.height, block.hash
+
+    def requests(self, now: int) -> list[tuple[str, Request]]:
+        """Requests to send now for accounts the queue needs (L2L-1 look-ahead)."""
+        owned = frozenset(a for a in self._queue_accounts() if self.chain.owns(self.id, a))
+        out = []
+        for account, priority in self.placement.wanted(self.queue, owned):
+            if account in self.incoming or now - self.asked.get(account, -self.request_retry) < self.request_retry:
+                continue
+            transit = self.chain.transit.get(account)
+            owner = transit.to_shard if transit else self.chain.owner.get(account)
+            if owner is None or owner == self.id:
+                continue
+            self.asked[account] = now
+            out.append((owner, Request(account, self.id, priority)))
+        return out
+
+    def _queue_accounts(self) -> set[bytes]:
+        return {a for q in self.queue for a in (*q.tx.account_ids(), q.tx.gas_payer)}
+
+    # -- building ----------------------------------------------------------------
+
+    def build(self, now: int, producer: bytes) -> Proposal | None:
+        """Build the next block, or None when there is nothing to put in one."""
+        chain = self.chain
+        entries: list[Entry] = []
+        chain.begin()
+        try:
+            return self._build(now, producer, entries)
+        finally:
+            chain.rollback()
+
+    def _build(self, now: int, producer: bytes, entries: list[Entry]) -> Proposal | None:
+        chain = self.chain
+        height = self.height + 1
+        draft = _DraftBlock(self.id, height)
+        for account, (ref, state_hash) in sorted(self.incoming.items()):
+            entries.append(AcquireEntry(account=account, release=ref, state_hash=state_hash))
+            chain.apply_entry(draft, len(entries) - 1, entries[-1])
+        self.incoming.clear()
+        entries.extend(self.deploys)
+        self.deploys.clear()
+        basis = tuple(Head(shard=s, height=h) for s, h in sorted(self.heads.items()) if h > 0)
+        floor = gas_3_floor(chain, basis)
+        store = self.store.copy() if self.store is not None else None
+        included: list[Queued] = []
+        open_gas: list[int] = []
+        snapshots: dict[EntryRef, dict[bytes, dict[bytes, StoredObject]]] = {}
+        enclave_writes: dict[bytes, StoredObject | None] = {}
+        for opens in (True, False):
+            for item in list(self.queue):
+                if len(included) >= self.max_txs:
+                    break
+                if (kind_of(chain, item.tx)[0] == OPEN) != opens or not self._ready(item.tx):
+                    continue
+                charge = None if opens else gas_3_charge(floor, open_gas)
+                try:
+                    outcome = execute(chain, self.id, item.tx, store=store, enclave_charge=charge)
+                except RuleViolation as exc:
+                    self.queue.remove(item)
+                    self.rejected.append(Rejection(exc.rule or "", exc.message, item.tx))
+                    continue
+                self.queue.remove(item)
+                included.append(item)
+                entries.append(outcome.entry)
+                chain.apply_entry(draft, len(entries) - 1, outcome.entry)
+                if isinstance(outcome.entry, OpenEntry):
+                    open_gas.append(outcome.entry.gas_used)
+                else:
+                    self._keep_enclave(outcome, store, enclave_writes, snapshots, EntryRef(shard=self.id, height=height, index=len(entries) - 1))
+        entries.extend(self.specials)
+        self.specials.clear()
+        for account, to_shard in sorted(self.grants.items()):
+            if chain.owns(self.id, account):
+                entries.append(self._release(account, to_shard, store))
+        self.grants.clear()
+        if not entries:
+            return None
+        block = self._seal(now, producer, height, entries, basis, floor)
+        return Proposal(block, enclave_writes, snapshots, included)
+
+    def _ready(self, tx: Transaction) -> bool:
+        """All accounts co-resident here (L2L-1) and the sender's next nonce in sequence."""
+        accounts = (*tx.account_ids(), tx.gas_payer)
+        return all(self.chain.owns(self.id, a) for a in accounts) and tx.nonce == self.chain.nonces.get(tx.sender, 0) + 1
+
+    def _keep_enclave(
+        self,
+        outcome: Outcome,
+        store: EnclaveStore | None,
+        writes: dict[bytes, StoredObject | None],
+        snapshots: dict[EntryRef, dict[bytes, dict[bytes, StoredObject]]],
+        ref: EntryRef,
+    ) -> None:
+        """Keep an enclave transaction's off-chain writes, and its output state for TX-7."""
+        assert store is not None
+        store.write(outcome.enclave_writes)
+        writes.update(outcome.enclave_writes)
+        accounts = sorted(a for a in outcome.entry.tx.account_ids() if self.chain.account_enclave(a) == self.enclave)
+        snapshots[ref] = {a: store.objects_of(a) for a in accounts}
+
+    def _release(self, account: bytes, to_shard: str, store: EnclaveStore | None) -> ReleaseEntry:
+        if self.chain.account_enclave(account) is not None:
+            assert store is not None
+            state_hash = store.account_hash(account)
+        else:
+            state_hash = self.chain.public_state_hash(account)
+        return ReleaseEntry(account=account, to_shard=to_shard, state_hash=state_hash, nonce=self.chain.nonces.get(account, 0))
+
+    def _seal(self, now: int, producer: bytes, height: int, entries: list[Entry], basis: tuple[Head, ...], floor: int) -> Block:
+        txs = [e for e in entries if isinstance(e, OpenEntry | EnclaveEntry | MixedEntry)]
+        header = BlockHeader(
+            chain=self.chain.genesis_hash,
+            shard=self.id,
+            height=height,
+            parent=self.parent,
+            time=now,
+            producer=producer,
+            committee=self.record.committee_hash(),
+            body=body_hash(entries),
+            gas_floor=floor,
+            gas_basis=basis,
+            coinbase=mint_3_allowance(self.chain.params, self.record.is_enclave, entries),
+            fees=sum(e.fee for e in txs),
+            tax=sum(e.tax for e in txs),
+        )
+        return Block(header=header, entries=tuple(entries), qc=())
+
+    # -- special entries scheduled by the enclave's operators --------------------
+
+    def rollback(self, accounts: list[bytes], to: EntryRef, state_hash: bytes) -> None:
+        """TX-7: schedule the replacement of the accounts' state hash by an earlier one."""
+        self.specials.append(RollbackEntry(accounts=tuple(sorted(accounts)), to=to, state_hash=state_hash))
+
+    def breakaway(self, reason: str) -> None:
+        """LIFE-1: schedule this enclave shard's declaration that it leaves the chain."""
+        assert self.enclave is not None
+        self.specials.append(BreakawayEntry(enclave=self.enclave, reason=reason))
+
+
+@dataclass(frozen=True)
+class _DraftBlock:
+    """Enough of a block for ChainState.apply_entry while the block is being built."""
+
+    shard: str
+    height: int

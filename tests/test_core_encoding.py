@@ -1,0 +1,69 @@
+"""OBJ-5: canonical encoding and hashing; records round-trip through the wire form."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sagachain.core.block import BlockHeader, Head
+from sagachain.core.encoding import ObjRef, decode, encode, hash_value, is_canonical
+from sagachain.core.keys import KeyPair, verify
+from sagachain.core.wire import WireError, from_wire, to_wire
+from sagachain.errors import RuleViolation
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=20), st.binary(max_size=20))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=20)
+
+
+@given(values)
+def test_obj_5_encoding_round_trips_and_is_canonical(value: object) -> None:
+    data = encode(value)
+    assert decode(data) == value
+    assert is_canonical(data)
+
+
+@given(st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**64 - 1), min_size=2, max_size=6))
+def test_obj_5_map_order_does_not_change_bytes(d: dict[str, int]) -> None:
+    reversed_map = dict(reversed(list(d.items())))
+    assert encode(d) == encode(reversed_map)
+    assert hash_value(d) == hash_value(reversed_map)
+
+
+def test_obj_5_floats_and_huge_integers_are_refused_with_the_rule() -> None:
+    with pytest.raises(RuleViolation, match="OBJ-5"):
+        encode({"x": 1.5})
+    with pytest.raises(RuleViolation, match="OBJ-5"):
+        encode([2**64])
+
+
+def test_obj_5_non_canonical_bytes_are_detected() -> None:
+    plain = msgpack.packb({"b": 1, "a": 2})
+    assert not is_canonical(plain)
+    assert is_canonical(encode({"b": 1, "a": 2}))
+
+
+def test_object_references_survive_encoding() -> None:
+    ref = ObjRef(b"\x07" * 32)
+    assert decode(encode({"r": ref})) == {"r": ref}
+
+
+def test_signatures_verify_only_the_signed_message() -> None:
+    key = KeyPair.derive("test", "key")
+    sig = key.sign(b"message")
+    assert verify(key.public, b"message", sig)
+    assert not verify(key.public, b"messagf", sig)
+    assert KeyPair.derive("test", "key").public == key.public
+
+
+def test_records_round_trip_and_bad_shapes_name_the_field() -> None:
+    header = BlockHeader(
+        chain=b"c" * 32, shard="P0", height=3, parent=b"p" * 32, time=10, producer=b"n" * 32, committee=b"m" * 32,
+        body=b"b" * 32, gas_floor=100, gas_basis=(Head(shard="P1", height=2),), coinbase=5, fees=7, tax=1,
+    )
+    assert from_wire(BlockHeader, to_wire(header)) == header
+    broken = to_wire(header)
+    broken["height"] = "three"
+    with pytest.raises(WireError, match="height"):
+        from_wire(BlockHeader, broken)
