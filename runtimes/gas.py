@@ -5,7 +5,7 @@ logs and gas on every node. Gas is therefore counted in units of work that
 the interpreter can see exactly, never in time: one unit per evaluated
 syntax node, a fixed price per method dispatch, and a price per byte of the
 canonical encoding of what is written or logged. The limits (loop length,
-call depth, integer size) bound the work a single step may do, so a node can
+call depth, integer range) bound the work a single step may do, so a node can
 never be made to spend more than the gas it is paid for.
 
 Every constant is a field of :class:`GasSchedule`, a frozen value a chain may
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from sagachain.core.encoding import INT_MAX, INT_MIN
 from sagachain.errors import ExecutionError
 
 RT_4 = "RT-4"
@@ -34,14 +35,13 @@ class GasSchedule:
     item_built: int = 1  # per element (or character/byte) of a list, str or bytes built by `+`
     max_loop: int = 1000  # most iterations one `for` loop may run
     max_call_depth: int = 8  # deepest chain of nested method calls
-    int_bits: int = 256  # every integer must satisfy |value| < 2**int_bits
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"GasSchedule.{f.name} must be a non-negative int, got {value!r}")
-        for name in ("max_loop", "max_call_depth", "int_bits"):
+        for name in ("max_loop", "max_call_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GasSchedule.{name} must be at least 1, got {getattr(self, name)}")
 
@@ -72,8 +72,8 @@ class GasMeter:
         return min(self.used, self.limit)
 
 
-def check_rt_4_int(value: int, schedule: GasSchedule) -> int:
-    """Return ``value`` if it is within the RT-4 integer bound, else fail the transaction."""
-    if value.bit_length() <= schedule.int_bits:  # |value| < 2**int_bits
+def check_rt_4_int(value: int) -> int:
+    """Return ``value`` if every node can store and hash it (OBJ-5's integer range), else fail the transaction."""
+    if INT_MIN <= value <= INT_MAX:
         return value
-    raise ExecutionError(RT_4, f"integer of {value.bit_length()} bits exceeds the bound |value| < 2**{schedule.int_bits}; keep values smaller")
+    raise ExecutionError(RT_4, f"integer {value} is outside [{INT_MIN}, {INT_MAX}], the range every node can store; keep values smaller")

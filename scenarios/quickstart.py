@@ -36,11 +36,11 @@ class Treasury(EnclaveAccount_acme):
         self.paid = self.paid + amount
 '''
 
-PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank"]
+PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
 
 
 def build(s: Scenario) -> None:
-    s.configure(duration=20_000, block_interval=500, latency=40, jitter=10)
+    s.configure(duration=30_000, block_interval=500, latency=40, jitter=10)
     s.public_shards(2, nodes=4)
     s.enclave("acme", shards=2, nodes=4)
     s.open_class("Wallet", WALLET)
@@ -51,7 +51,7 @@ def build(s: Scenario) -> None:
     s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0, entries=0, paid=0, memo=f"acme-secret-{s.seed}")
     s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0, entries=0, paid=0, memo="ledger of acme")
 
-    s.random_transfers(60, start=200, end=15_000)
+    s.random_transfers(40, start=200, end=15_000)
     for i in range(12):
         at = 1_000 + i * 1_000
         payer = s.rng.choice(PEOPLE)

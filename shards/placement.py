@@ -12,6 +12,7 @@ transaction id), so the oldest transaction anywhere always makes progress.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,14 +55,14 @@ class LookAhead:
 
     def wanted(self, queue: Sequence[Queued], owned: frozenset[bytes]) -> list[tuple[bytes, Priority]]:
         best: dict[bytes, Priority] = {}
-        for item in queue[: self.depth]:
+        for item in islice(queue, self.depth):
             for account in (*item.tx.account_ids(), item.tx.gas_payer):
                 if account not in owned and (account not in best or item.priority < best[account]):
                     best[account] = item.priority
         return sorted(best.items(), key=lambda kv: (kv[1], kv[0]))
 
     def grant(self, account: bytes, requester: Priority, queue: Sequence[Queued]) -> bool:
-        for item in queue[: self.depth]:
+        for item in islice(queue, self.depth):
             if account in item.tx.account_ids() or account == item.tx.gas_payer:
                 return requester < item.priority
         return True

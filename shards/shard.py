@@ -144,7 +144,7 @@ class ShardMachine:
             return
         if not self.chain.owns(self.id, account) or account in self.grants:
             return
-        if self.placement.grant(account, request.priority, self.queue):
+        if self.placement.grant(account, request.priority, self._runnable()):
             self.grants[account] = request.requester
 
     def on_final(self, block: Block) -> None:
@@ -166,7 +166,7 @@ class ShardMachine:
         """Requests to send now for accounts the queue needs (L2L-1 look-ahead)."""
         owned = frozenset(a for a in self._queue_accounts() if self.chain.owns(self.id, a))
         out = []
-        for account, priority in self.placement.wanted(self.queue, owned):
+        for account, priority in self.placement.wanted(self._runnable(), owned):
             if account in self.incoming or now - self.asked.get(account, -self.request_retry) < self.request_retry:
                 continue
             transit = self.chain.transit.get(account)
@@ -176,6 +176,15 @@ class ShardMachine:
             self.asked[account] = now
             out.append((owner, Request(account, self.id, priority)))
         return out
+
+    def _runnable(self) -> list[Queued]:
+        """Queued transactions whose sender's nonce is next: only these compete for accounts.
+
+        A transaction waiting for an earlier nonce of its sender (queued on
+        another shard, maybe) must neither hold nor ask for accounts, or the two
+        shards could each wait for the other forever.
+        """
+        return [q for q in self.queue if q.tx.nonce == self.chain.nonces.get(q.tx.sender, 0) + 1]
 
     def _queue_accounts(self) -> set[bytes]:
         return {a for q in self.queue for a in (*q.tx.account_ids(), q.tx.gas_payer)}
