@@ -22,6 +22,8 @@ from sagachain.core.objects import (
     RuntimeRecord,
     class_id_for,
     code_hash,
+    enclave_account_class_name,
+    native_code_hash,
     runtime_id_for,
 )
 from sagachain.errors import ScriptError
@@ -29,7 +31,6 @@ from runtimes.subset import allow_table, check_class_source
 
 OBJECT_ROOT = "Object"  # the base a class of plain (non-account) objects names; it has no record
 PRIVATE_RUNTIME_PREFIX = "sagapython-private/"
-ENCLAVE_ACCOUNT_PREFIX = "EnclaveAccount_"
 
 # The native methods of ClassAccount, run by the runtime itself (no code).
 NATIVE_METHODS = (
@@ -58,7 +59,7 @@ def builtin_account_class() -> ClassRecord:
         runtime=PUBLIC_RUNTIME_ID,
         methods=NATIVE_METHODS,
         code=None,
-        code_hash=code_hash("native:" + ACCOUNT_CLASS_NAME),
+        code_hash=native_code_hash(ACCOUNT_CLASS_NAME),
         private=False,
         enclave=None,
         owner=None,
@@ -67,7 +68,7 @@ def builtin_account_class() -> ClassRecord:
 
 def enclave_account_class(enclave: str, runtime: bytes) -> ClassRecord:
     """The enclave-bound subclass of ClassAccount every account of ``enclave`` derives from (OBJ-3)."""
-    name = ENCLAVE_ACCOUNT_PREFIX + enclave
+    name = enclave_account_class_name(enclave)
     return ClassRecord(
         id=class_id_for(name),
         name=name,
@@ -75,16 +76,11 @@ def enclave_account_class(enclave: str, runtime: bytes) -> ClassRecord:
         runtime=runtime,
         methods=(),
         code=None,
-        code_hash=code_hash("native:" + name),
+        code_hash=native_code_hash(name),
         private=True,
         enclave=enclave,
         owner=None,
     )
-
-
-def is_native(cls: ClassRecord) -> bool:
-    """Classes the runtime implements itself: ClassAccount and the enclave account roots."""
-    return cls.id == ACCOUNT_CLASS_ID or (cls.code is None and not cls.methods and cls.name.startswith(ENCLAVE_ACCOUNT_PREFIX))
 
 
 def compile_class(

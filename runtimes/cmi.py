@@ -5,12 +5,12 @@ in its inheritance chain that defines the method, that class's runtime and its
 code. Before anything runs the dispatcher checks, in this order, and refuses
 with the rule's id:
 
-1. CMI-1: the target's account is one the transaction declared, and the
-   executing shard owns it (the L2L negotiation put it there);
-2. CMI-2: an enclave object (enclave account, or a class bound to an enclave)
-   runs only on a shard of its enclave and on a node of that enclave;
-3. CMI-4: a message from one enclave's account to another enclave's object is
+1. CMI-4: a message from one enclave's account to another enclave's object is
    refused; enclaves talk through public mailboxes (MBX);
+2. CMI-1: the target's account is one the transaction declared, and the
+   executing shard owns it (the L2L negotiation put it there);
+3. CMI-4, CMI-2: an enclave object (enclave account, or a class bound to an
+   enclave) runs only on a shard of its own enclave, on a node of that enclave;
 4. CMI-1: the class (or a base) defines the method, and the method's
    permission admits the sender: ``any``, ``owner`` (the sending account owns
    the target) or ``signer`` (the transaction's signer owns the target);
@@ -74,10 +74,10 @@ def check_placement(ctx: ExecutionContext, account: bytes, declared: frozenset[b
         raise ExecutionError("CMI-1", f"{what}: shard {ctx.shard} does not own account {account.hex()[:12]}")
     if enclave is None:
         return
+    if ctx.shard_enclave is not None and ctx.shard_enclave != enclave:
+        raise ExecutionError("CMI-4", f"{what}: belongs to enclave {enclave}, not to this shard's enclave {ctx.shard_enclave}")
     if ctx.shard_enclave is None or enclave not in ctx.node_enclaves:
         raise ExecutionError("CMI-2", f"{what}: belongs to enclave {enclave} and runs only on its shards and nodes")
-    if ctx.shard_enclave != enclave:
-        raise ExecutionError("CMI-4", f"{what}: belongs to enclave {enclave}, not to this shard's enclave {ctx.shard_enclave}")
 
 
 def dispatch(
@@ -93,10 +93,10 @@ def dispatch(
     """Resolve and authorize ``sender``'s message ``method`` to object ``target``."""
     what = f"message {method!r} to {target.hex()[:12]}"
     enclave = object_enclave(ctx, obj)
-    check_placement(ctx, obj.owner, declared, enclave, what)
     sender_enclave = ctx.account_enclave(sender)
     if sender_enclave is not None and enclave is not None and sender_enclave != enclave:
         raise ExecutionError("CMI-4", f"{what}: from enclave {sender_enclave} to enclave {enclave}; use a public mailbox")
+    check_placement(ctx, obj.owner, declared, enclave, what)
     for cls in class_chain(ctx, obj.class_id):
         sig = cls.method(method)
         if sig is not None:

@@ -60,3 +60,9 @@ class ExecutionError(RuleViolation):
     The transaction fails (its writes are discarded, its gas is still charged);
     ``rule`` names why: RT-4 for out of gas, CMI-1 for a refused dispatch, ...
     """
+
+
+class ScriptFailure(SagaError):
+    """Raised when a script fails on its own terms: ``require`` was false, a
+    field is missing, a division by zero. No rule was broken; the transaction
+    fails and still pays its gas."""

@@ -22,6 +22,7 @@ import blake3
 from sagachain.core.block import Block, block_from_wire, block_to_wire
 from sagachain.core.encoding import decode, encode
 from sagachain.core.genesis import Genesis
+from sagachain.errors import RuleViolation
 from sagachain.core.wire import WireError, from_wire, to_wire
 from sagachain.errors import ChainFormatError
 
@@ -56,6 +57,9 @@ class ChainWriter:
         data = encode({"type": "end", "records": self._count, "digest": self._digest.digest()})
         self._out.write(LENGTH.pack(len(data)) + data)
         self._out.flush()
+
+
+RECORD_KEYS = {"genesis": {"type", "genesis"}, "block": {"type", "block"}, "end": {"type", "records", "digest"}}
 
 
 def write_chain(path: Path, genesis: Genesis, blocks: list[Block]) -> None:
@@ -107,9 +111,16 @@ def read_chain_bytes(data: bytes) -> ChainFile:
         if end is not None:
             raise ChainFormatError("bytes after the end record", offset=offset, expected="end of file")
         value = _decode(raw, offset)
-        if encode(value) != raw:
-            noncanonical.append(offset)
+        try:
+            if encode(value) != raw:
+                noncanonical.append(offset)
+        except RuleViolation as exc:  # a float, or an integer out of range: not hashable data
+            raise ChainFormatError(exc.message, offset=offset, expected="canonical MessagePack (OBJ-5)") from None
         kind = value.get("type")
+        if kind in RECORD_KEYS and set(value) != RECORD_KEYS[kind]:
+            raise ChainFormatError(
+                f"{kind} record has keys {sorted(map(str, value))}", offset=offset, expected=f"exactly {sorted(RECORD_KEYS[kind])}"
+            )
         try:
             if genesis is None:
                 if kind != "genesis":
@@ -130,7 +141,8 @@ def read_chain_bytes(data: bytes) -> ChainFile:
     if end is None:
         raise ChainFormatError("the file has no end record (truncated?)", offset=len(data), expected="the end record")
     stored = end.get("digest")
-    if not isinstance(stored, bytes) or end.get("records") != len(blocks) + 1:
+    count = end.get("records")
+    if not isinstance(stored, bytes) or type(count) is not int or count != len(blocks) + 1:
         raise ChainFormatError("malformed end record", offset=end_offset, expected="records count and digest")
     digest_ok = blake3.blake3(data[:end_offset]).digest() == stored
     return ChainFile(genesis, blocks, offsets, digest_ok, stored, noncanonical)

@@ -116,6 +116,19 @@ def code_hash(code: str) -> bytes:
     return hash_value(["code", code])
 
 
+ENCLAVE_ACCOUNT_PREFIX = "EnclaveAccount_"
+
+
+def native_code_hash(name: str) -> bytes:
+    """The code hash of a class the runtime implements itself (ClassAccount, enclave account roots)."""
+    return code_hash("native:" + name)
+
+
+def enclave_account_class_name(enclave: str) -> str:
+    """The enclave-bound subclass of ClassAccount every account of ``enclave`` derives from (OBJ-3)."""
+    return ENCLAVE_ACCOUNT_PREFIX + enclave
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuntimeRecord:
     """A language runtime (RT-1). A private runtime serves one enclave only (RT-2)."""

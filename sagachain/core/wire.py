@@ -30,7 +30,12 @@ class WireError(ValueError):
 
 
 def to_wire(value: Any) -> Any:
-    """A record (or a tree of records) as plain lists, maps and scalars."""
+    """A record (or a tree of records) as plain lists, maps and scalars.
+
+    An ObjRef stays an ObjRef: the encoding writes it as extension type 1.
+    """
+    if isinstance(value, ObjRef):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):

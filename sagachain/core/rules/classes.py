@@ -16,13 +16,25 @@ from sagachain.core.block import Block, DeployEntry
 from sagachain.core.genesis import CLS3_STRICT
 from sagachain.core.keys import verify
 from sagachain.core.ledger import ChainState
-from sagachain.core.objects import ClassRecord, code_hash
+from sagachain.core.objects import (
+    ACCOUNT_CLASS_ID,
+    ACCOUNT_CLASS_NAME,
+    PUBLIC_RUNTIME_ID,
+    ClassRecord,
+    class_id_for,
+    code_hash,
+    enclave_account_class_name,
+    native_code_hash,
+)
 from sagachain.core.rules.catalog import ENTRY, GENESIS, Violation, rule
 from sagachain.core.rules.tools import Tools
 
 
 def class_problems(state: ChainState, cls: ClassRecord, tools: Tools) -> Iterator[tuple[str, str]]:
     """Every (rule, reason) a class record breaks, given the classes known before it."""
+    if cls.code is None and cls.code_hash == native_code_hash(cls.name):
+        yield from _native_problems(state, cls)
+        return
     runtime = state.runtimes.get(cls.runtime)
     if runtime is None:
         yield "RT-1", f"class {cls.name} names runtime {cls.runtime.hex()[:12]}, which is not registered"
@@ -32,6 +44,24 @@ def class_problems(state: ChainState, cls: ClassRecord, tools: Tools) -> Iterato
         yield from _private_problems(state, cls, runtime)
     else:
         yield from _open_problems(state, cls, runtime, tools)
+
+
+def _native_problems(state: ChainState, cls: ClassRecord) -> Iterator[tuple[str, str]]:
+    """A class claiming native code must be ClassAccount or the account root of a known enclave."""
+    if cls.id == ACCOUNT_CLASS_ID and cls.name == ACCOUNT_CLASS_NAME:
+        if cls.base is not None or cls.private or cls.enclave is not None or cls.runtime != PUBLIC_RUNTIME_ID:
+            yield "OBJ-3", f"{ACCOUNT_CLASS_NAME} must be the open root class in the public runtime"
+        return
+    enclave = cls.enclave
+    record = state.enclaves.get(enclave) if enclave else None
+    runtime = state.runtimes.get(cls.runtime)
+    if record is None or cls.name != enclave_account_class_name(enclave or "") or cls.id != class_id_for(cls.name):
+        yield "CLS-1", f"class {cls.name} claims native code but is neither {ACCOUNT_CLASS_NAME} nor an enclave's account root"
+        return
+    if cls.base != ACCOUNT_CLASS_ID or not cls.private or cls.methods:
+        yield "OBJ-3", f"{cls.name} must be a private subclass of {ACCOUNT_CLASS_NAME} without methods of its own"
+    if runtime is None or not runtime.private or runtime.enclave != enclave:
+        yield "RT-2", f"{cls.name} must run in the private runtime of {enclave}"
 
 
 def _private_problems(state: ChainState, cls: ClassRecord, runtime: Any) -> Iterator[tuple[str, str]]:
