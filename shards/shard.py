@@ -144,6 +144,8 @@ class ShardMachine:
             return
         if not self.chain.owns(self.id, account) or account in self.grants:
             return
+        if enclave is not None and enclave != self.enclave:
+            return  # taken against L2L-2 by a misbehaving committee: this shard holds no state to release
         if self.placement.grant(account, request.priority, self._runnable()):
             self.grants[account] = request.requester
 
@@ -209,7 +211,9 @@ class ShardMachine:
             entries.append(AcquireEntry(account=account, release=ref, state_hash=state_hash))
             chain.apply_entry(draft, len(entries) - 1, entries[-1])
         self.incoming.clear()
-        entries.extend(self.deploys)
+        for deploy in self.deploys:
+            entries.append(deploy)
+            chain.apply_entry(draft, len(entries) - 1, deploy)
         self.deploys.clear()
         basis = tuple(Head(shard=s, height=h) for s, h in sorted(self.heads.items()) if h > 0)
         floor = gas_3_floor(chain, basis)
@@ -239,7 +243,11 @@ class ShardMachine:
                     open_gas.append(outcome.entry.gas_used)
                 else:
                     self._keep_enclave(outcome, store, enclave_writes, snapshots, EntryRef(shard=self.id, height=height, index=len(entries) - 1))
-        entries.extend(self.specials)
+        for special in self.specials:
+            entries.append(special)
+            chain.apply_entry(draft, len(entries) - 1, special)
+            if isinstance(special, RollbackEntry) and store is not None:
+                store.restore(special.to)  # so a release later in this block hashes the rolled-back state
         self.specials.clear()
         for account, to_shard in sorted(self.grants.items()):
             if chain.owns(self.id, account):

@@ -162,11 +162,13 @@ class Simulation:
         keys = self.world.node_keys
         digest = block.hash
         block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=keys[n].sign(digest)) for n in machine.record.committee))
-        if sid in self.bad:
+        if sid in self.bad or not self.chain.shard_active(sid):
             verdict = judge_block(self.chain, block, self.tools)
             applied = verdict.applied
             if verdict.terminated:
                 self.metrics.terminated[verdict.terminated] = f"{sid}#{block.height}"
+                # MINT-4: nobody honours the enclave's blocks any more; its shards stop producing
+                self.stopped.update(s for s, m in self.machines.items() if m.enclave == verdict.terminated)
         else:
             self.chain.begin()
             found = check_and_apply(self.chain, block, self.tools)
