@@ -75,7 +75,7 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
     from sagachain.errors import ChainFormatError, InputError
 
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: they name files and offsets
     if len(states) != len(keys):
         err.print(f"[red]error:[/red] {len(states)} --enclave-state but {len(keys)} --enclave-key; give them in pairs, state then key")
         sys.exit(2)
@@ -85,7 +85,7 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
         err.print(f"error: {chain} is not a readable chain file: {exc.message}", markup=False, style="red")
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the reader should raise ChainFormatError; never show a traceback
-        err.print(f"[red]error:[/red] {chain} is not a readable chain file ({type(exc).__name__}: {exc})", markup=False)
+        err.print(f"error: {chain} is not a readable chain file ({type(exc).__name__}: {exc})", markup=False, style="red")
         sys.exit(2)
     enclaves = {}
     try:
