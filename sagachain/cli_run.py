@@ -26,8 +26,8 @@ def run(scenario: Path, seed: int, out: Path, quiet: bool) -> None:
     re-execution by the auditor) and OUT/summary.json, then prints a summary.
     The same scenario and seed always give the same chain file.
 
+    \b
     Example:
-
         sagachain run scenarios/quickstart.py --seed 1 --out out/quickstart
     """
     from sagachain.sim.load import load_scenario, run_scenario

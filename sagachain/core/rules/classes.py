@@ -26,8 +26,10 @@ from sagachain.core.objects import (
     enclave_account_class_name,
     native_code_hash,
 )
-from sagachain.core.rules.catalog import ENTRY, GENESIS, Violation, rule
+from sagachain.core.rules.catalog import ENTRY, GENESIS, Violation, describe, rule
 from sagachain.core.rules.tools import Tools
+
+describe("RT-1", "every class names a registered runtime (checked with the classes, CLS-1 and CLS-3)")
 
 
 def class_problems(state: ChainState, cls: ClassRecord, tools: Tools) -> Iterator[tuple[str, str]]:
