@@ -35,6 +35,7 @@ from sagachain.core.rules.catalog import GENESIS, checks
 from sagachain.audit.enclave_replay import RULE as TX6, TEXT as TX6_TEXT, EnclaveReplay, ReplayStats
 from sagachain.errors import InputError
 from shards.enclave_store import KEY_SIZE, EnclaveStore
+from shards.tools import default_tools
 
 REPORT_VERSION = 1
 FMT1 = "FMT-1"
@@ -110,13 +111,8 @@ class Tooling:
 
 
 def default_tooling() -> Tooling:
-    """The runtime-backed tools when the runtimes import, else bare ``Tools()`` and the list of skips."""
-    try:
-        from shards.tools import default_tools
-
-        return Tooling(default_tools(), {})
-    except Exception as exc:  # noqa: BLE001 - any failure of the runtime layer means "no tools"
-        return Tooling(Tools(), missing_tools(Tools(), f"runtimes unavailable ({type(exc).__name__}: {exc})"))
+    """The runtime-backed tools: every check runs in full."""
+    return Tooling(default_tools(), {})
 
 
 def missing_tools(tools: Tools, why: str = "no tool given") -> dict[str, str]:
@@ -182,8 +178,6 @@ def audit_chain(
         if progress is not None:
             progress(number)
     skipped = dict(tooling.skipped)
-    if stores and not replay.active:
-        skipped[TX6] = f"enclave transactions not re-executed: runtimes unavailable ({replay.unavailable})"
     rules = _rows(chain, coverage, replay, skipped, bool(stores))
     return AuditReport(
         chain_id=chain.genesis.chain_id,

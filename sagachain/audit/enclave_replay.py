@@ -33,15 +33,15 @@ its own (re-executed) state: that is the state an honest enclave node holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
 
 from sagachain.core.block import Block, EnclaveEntry, EntryRef, MixedEntry, ObjectUpdate, RollbackEntry
 from sagachain.core.ledger import ChainState
 from sagachain.core.rules.catalog import Violation
 from sagachain.errors import SagaError
 from shards.enclave_store import EnclaveStore
+from shards.execution import execute
 
 RULE = "TX-6"
 TEXT = "given the enclave's state and key: re-executing each enclave and mixed entry gives its state and log hashes"
@@ -75,29 +75,19 @@ class EnclaveReplay:
 
     stores: dict[str, EnclaveStore]
     stats: dict[str, ReplayStats] = field(default_factory=dict)
-    unavailable: str | None = None
-    _execute: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         self.stores = {name: store.copy() for name, store in self.stores.items()}
         self.stats = {name: ReplayStats(name) for name in self.stores}
-        if not self.stores:
-            return
-        try:  # the runtimes sit above the core and may be missing; the audit then says so
-            from shards.execution import execute
-        except Exception as exc:  # noqa: BLE001 - any import failure means "no re-execution"
-            self.unavailable = f"{type(exc).__name__}: {exc}"
-        else:
-            self._execute = execute
 
     @property
     def active(self) -> bool:
-        return bool(self.stores) and self._execute is not None
+        return bool(self.stores)
 
     def replay(self, state: ChainState, block: Block) -> PendingReplay | None:
         """Re-execute ``block``'s enclave entries; None when the block is not one to replay."""
         enclave = state.shard_enclave(block.shard) if block.shard in state.shards else None
-        if enclave is None or enclave not in self.stores or self._execute is None:
+        if enclave is None or enclave not in self.stores:
             return None
         if not state.enclave_active(enclave):
             return None  # judge_block will ignore it
@@ -133,14 +123,13 @@ class EnclaveReplay:
     def _replay_tx(
         self, state: ChainState, block: Block, index: int, entry: EnclaveEntry | MixedEntry, enclave: str, work: EnclaveStore
     ) -> list[Violation]:
-        assert self._execute is not None
         tx = entry.tx
 
         def v(reason: str) -> Violation:
             return Violation(RULE, reason, block.shard, block.height, index, tx.id)
 
         try:
-            outcome = self._execute(state, block.shard, tx, store=work, enclave_charge=entry.gas_charged)
+            outcome = execute(state, block.shard, tx, store=work, enclave_charge=entry.gas_charged)
         except SagaError as exc:
             return [v(f"re-execution on the enclave state refused the transaction: {exc}")]
         except Exception as exc:  # noqa: BLE001 - a hostile entry must not stop the audit
