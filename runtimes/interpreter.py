@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from sagachain.core.encoding import ObjRef, derive_id, encode
 from sagachain.core.objects import ACCOUNT_CLASS_ID, BALANCE_FIELD, StoredObject
 from sagachain.core.tx import Transaction
-from sagachain.errors import ExecutionError, RuleViolation, SagaError, ScriptFailure
+from sagachain.errors import ExecutionError, RuleViolation, SagaError, ScriptError, ScriptFailure
 from runtimes.cmi import Dispatch, check_placement, class_chain, dispatch, object_enclave
 from runtimes.context import ExecutionContext, ExecutionResult, ObjectView
 from runtimes.gas import GasMeter, check_rt_4_int
@@ -102,7 +103,9 @@ class Interpreter:
             return self._failed(exc.rule, exc.message)
         except ScriptFailure as exc:
             return self._failed(None, exc.message)
-        except RuleViolation as exc:  # ScriptError (TX-1) and OBJ-5 from encoding
+        except ScriptError as exc:  # TX-1: the message already names the line
+            return ExecutionResult(ok=False, rule=exc.rule, error=f"{exc.rule}: {exc.message}", gas_used=self.meter.reported, writes={}, log=())
+        except RuleViolation as exc:  # OBJ-5 from encoding
             return self._failed(exc.rule, exc.message)
         return ExecutionResult(
             ok=True, rule=None, error=None, gas_used=self.meter.reported, writes=self.writes, log=tuple(self.log), return_value=value
@@ -198,8 +201,8 @@ class Interpreter:
 
     def _for(self, node: ast.For) -> None:
         items = self._expr(node.iter)
-        if isinstance(items, dict):
-            items = list(items)
+        if isinstance(items, dict):  # canonical key order: the order every node decodes a stored dict in
+            items = sorted(items, key=encode)
         if not isinstance(items, (list, str, bytes)):
             raise ScriptFailure(f"cannot loop over a value of type {_type_name(items)}")
         self._bound(len(items))
@@ -322,6 +325,7 @@ class Interpreter:
         left = self._expr(node.left)
         for op, right_node in zip(node.ops, node.comparators):
             right = self._expr(right_node)
+            self._charge_items(left, right)
             try:
                 ok = _COMPARE[type(op)](left, right)
             except TypeError:
@@ -330,6 +334,12 @@ class Interpreter:
                 return False
             left = right
         return True
+
+    def _charge_items(self, *values: Any) -> None:
+        """Comparing or scanning a sequence costs per element, like building one."""
+        size = sum(len(v) for v in values if isinstance(v, (list, dict, str, bytes)))
+        if size:
+            self.meter.charge(self.schedule.item_built * size, "scanning a sequence")
 
     # -- calls -----------------------------------------------------------
 
@@ -439,6 +449,8 @@ class Interpreter:
         cls = next((c for c in self.ctx.classes.values() if c.name == args[0]), None)
         if cls is None:
             raise ScriptFailure(f"no class named {args[0]!r} is registered")
+        if BALANCE_FIELD in fields:
+            raise ExecutionError("MINT-5", "new() may not set balance; coin exists only in accounts and moves only through pay()")
         chain = class_chain(self.ctx, cls.id)
         if any(c.id == ACCOUNT_CLASS_ID for c in chain):
             raise ScriptFailure(f"{cls.name} is an account class; accounts are registered, not created by new()")
@@ -472,6 +484,7 @@ def _range(it: Interpreter, args: list[Any]) -> list[int]:
 def _extreme(pick: Callable[..., Any]) -> Callable[[Interpreter, list[Any]], Any]:
     def run(it: Interpreter, args: list[Any]) -> Any:
         values = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+        it._charge_items(values)
         if not values:
             raise ScriptFailure(f"{pick.__name__}() of nothing")
         try:
@@ -514,8 +527,17 @@ _PURE: dict[str, Callable[[Interpreter, list[Any]], Any]] = {
 }
 
 
+# The interpreter recurses once per nesting level (at most MAX_NESTING per
+# method, max_call_depth methods deep): a few thousand Python frames at worst.
+# The limit is raised to that once, so the outcome never depends on how deep
+# the caller's own stack happens to be.
+_FRAMES_NEEDED = 8_000
+
+
 def execute_transaction(tx: Transaction, ctx: ExecutionContext, view: ObjectView) -> ExecutionResult:
     """Run ``tx``'s script (RT-4); never raises for anything the script does."""
+    if sys.getrecursionlimit() < _FRAMES_NEEDED:
+        sys.setrecursionlimit(_FRAMES_NEEDED)
     try:
         return Interpreter(tx, ctx, view).run()
     except SagaError as exc:  # a malformed registry (e.g. a class with a broken base) fails the tx, named

@@ -23,6 +23,7 @@ from functools import lru_cache
 from sagachain.core.objects import ALLOW_KINDS
 from sagachain.errors import ScriptError
 
+MAX_NESTING = 32  # deepest nesting of blocks and expressions together: bounds the interpreter's recursion (RT-4)
 BUILTINS = frozenset({"len", "range", "min", "max", "abs", "require", "log", "new", "caller", "signer", "put", "str"})
 
 _EXPRESSIONS = (
@@ -72,8 +73,10 @@ def _parse(source: str, what: str) -> ast.Module:
         raise ScriptError(f"{what} must be text, got {type(source).__name__}", line=1, construct="source")
     try:
         return ast.parse(source, mode="exec")
-    except SyntaxError as exc:
-        raise ScriptError(f"syntax error: {exc.msg}", line=exc.lineno or 1, construct="syntax") from None
+    except SyntaxError as exc:  # Python's wording varies between versions; only the line is kept
+        raise ScriptError("the source is not valid Python syntax", line=exc.lineno or 1, construct="syntax") from None
+    except (RecursionError, MemoryError):
+        raise ScriptError(f"nested more than {MAX_NESTING} levels deep", line=1, construct="nesting") from None
     except ValueError as exc:  # e.g. NUL bytes in the source
         raise ScriptError(f"unreadable source: {exc}", line=1, construct="source") from None
 
@@ -83,10 +86,17 @@ class _Checker:
 
     def __init__(self, in_method: bool) -> None:
         self.in_method = in_method
+        self.depth = 0
 
     def block(self, body: list[ast.stmt]) -> None:
-        for stmt in body:
-            self.statement(stmt)
+        self.depth += 1
+        try:
+            if body and self.depth > MAX_NESTING:
+                raise _fail(body[0], "nesting", f"blocks nest at most {MAX_NESTING} levels deep")
+            for stmt in body:
+                self.statement(stmt)
+        finally:
+            self.depth -= 1
 
     def statement(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
@@ -143,6 +153,15 @@ class _Checker:
             raise _fail(node, type(op).__name__)
 
     def expr(self, node: ast.expr) -> None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise _fail(node, "nesting", f"expressions nest at most {MAX_NESTING} levels deep; use intermediate names")
+            self._expr(node)
+        finally:
+            self.depth -= 1
+
+    def _expr(self, node: ast.expr) -> None:
         if not isinstance(node, _EXPRESSIONS):
             raise _fail(node, type(node).__name__)
         if isinstance(node, ast.Constant):

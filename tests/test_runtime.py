@@ -297,3 +297,32 @@ class Note(Object):
     ref, text = result.return_value
     assert isinstance(ref, ObjRef) and text == "hi"
     assert result.writes[ref.id].owner == ALICE
+
+
+def test_deepest_nesting_at_the_deepest_call_depth_fails_cleanly() -> None:
+    """Worst case of the interpreter's own recursion: it stays a transaction failure, never a crash."""
+    depth = 14
+    body = "".join("    " * (i + 2) + f"if n > {-i - 1}:\n" for i in range(depth))
+    inner = "    " * (depth + 2)
+    expr = "-(" * 14 + "n" + ")" * 14
+    code = f"class Deep(ClassAccount):\n    ALLOW = {{'f': 'any'}}\n    def f(self, n):\n{body}{inner}x = {expr}\n{inner}return self.f(n + 1)\n"
+    deep = compile_class(name="Deep", code=code, base=ACCOUNT_CLASS_ID, runtime=PUB.id, private=False, enclave=None, owner=None)
+    ctx = replace(_ctx(), classes={**_classes(), deep.id: deep})
+    objects = _objects()
+    objects[ALICE] = StoredObject(class_id=deep.id, owner=ALICE, fields={"balance": 1})
+    tx = make_transaction(key=KEY, sender=ALICE, nonce=1, gas_limit=10**6, gas_payer=ALICE, accounts={"a": ALICE}, script="a.f(0)")
+    result = execute_transaction(tx, ctx, objects)
+    assert result.rule == "RT-4" and "call depth" in (result.error or "")
+
+
+def test_dict_iteration_follows_the_canonical_key_order() -> None:
+    one = _run("out = []\nfor k in {'b': 1, 'a': 2, 'cc': 3}:\n    out = out + [k]\nreturn out", {})
+    two = _run("out = []\nfor k in {'cc': 3, 'a': 2, 'b': 1}:\n    out = out + [k]\nreturn out", {})
+    assert one.return_value == two.return_value == ["a", "b", "cc"]
+
+
+def test_new_cannot_mint_a_balance() -> None:
+    note = "class Note(Object):\n    \"\"\"A plain object.\"\"\"\n"
+    cls = compile_class(name="Note", code=note, base=None, runtime=PUB.id, private=False, enclave=None, owner=None)
+    ctx = replace(_ctx(), classes={**_classes(), cls.id: cls})
+    assert _run("n = new('Note', balance=1000000)", {"a": ALICE}, ctx=ctx).rule == "MINT-5"
