@@ -38,7 +38,6 @@ class Params:
     gas_price: int = 1  # coin per gas unit
     gas_window: int = 8  # GAS-3: blocks per shard in the rolling window
     min_gas: int = 100  # GAS-3: floor when the window holds no open transaction
-    deploy_gas_per_byte: int = 2  # GAS-2: a class deploy pays per byte of its record
     cls3_policy: str = CLS3_STRICT  # CLS-3
     foundation: bytes = b"\0" * 32  # GAS-4: the Foundation account
 
@@ -47,7 +46,7 @@ class Params:
             raise InputError(f"cls3_policy must be 'strict' or 'permissive', got {self.cls3_policy!r}", rule="CLS-3")
         if not 0 <= self.tax_ppm <= PPM:
             raise InputError(f"tax_ppm must be within 0..{PPM}, got {self.tax_ppm}", rule="GAS-4")
-        for name in ("block_reward", "gas_price", "gas_window", "min_gas", "deploy_gas_per_byte"):
+        for name in ("block_reward", "gas_price", "gas_window", "min_gas"):
             if getattr(self, name) < (1 if name in ("gas_price", "gas_window") else 0):
                 raise InputError(f"parameter {name} is out of range: {getattr(self, name)}")
 
