@@ -307,9 +307,8 @@ def test_release_to_a_terminated_enclave_is_l2l_4(tmp_path: Path) -> None:
 
 def test_breakaway_declared_by_another_shard_is_life_1(honest: Run, tmp_path: Path) -> None:
     blocks = honest.blocks
-    blocks[4] = with_entries(blocks[4], [*blocks[4].entries, BreakawayEntry(enclave="acme", reason="forged")])
-    if blocks[4].shard.startswith("acme"):
-        pytest.skip("block 4 is an enclave block in this run")
+    at = next(i for i, b in enumerate(blocks) if b.shard.startswith("P"))
+    blocks[at] = with_entries(blocks[at], [*blocks[at].entries, BreakawayEntry(enclave="acme", reason="forged")])
     assert "LIFE-1" in _audit_blocks(tmp_path, honest, blocks)
 
 
@@ -402,3 +401,95 @@ def test_missing_foundation_is_gas_4(honest: Run, tmp_path: Path) -> None:
     genesis = _genesis(honest, params=replace(honest.genesis.params, foundation=b"\7" * 32))
     assert "GAS-4" in _audit_blocks(tmp_path, honest, honest.blocks, genesis)
 
+
+
+# -- ended enclaves: termination (MINT-4) and breakaway (LIFE-1) ---------------------------
+
+
+def _ended_before_acquire(run: Run, ending: list[object], coinbase: int = 0) -> list[Block]:
+    """The honest chain cut just after an account released by the enclave is acquired elsewhere,
+    with one more block of the releasing enclave shard (carrying ``ending`` and ``coinbase``)
+    put between the release and the acquire."""
+    blocks = run.blocks
+    for r, block in enumerate(blocks):
+        if not block.shard.startswith("acme"):
+            continue
+        for entry in block.entries:
+            if isinstance(entry, ReleaseEntry) and entry.to_shard.startswith("P"):
+                ref = (block.shard, block.height)
+                a = next(i for i, b in enumerate(blocks) if any(isinstance(e, AcquireEntry) and (e.release.shard, e.release.height) == ref for e in b.entries))
+                last = max(i for i in range(a) if blocks[i].shard == block.shard)
+                header = replace(blocks[last].header, height=blocks[last].height + 1, coinbase=coinbase, fees=0, tax=0)
+                ender = Block(header=header, entries=tuple(ending), qc=())  # type: ignore[arg-type]
+                return [*blocks[:a], ender, blocks[a]]
+    raise LookupError("no account leaves the enclave in this run")
+
+
+def test_acquiring_from_a_terminated_enclave_is_mint_4(honest: Run, tmp_path: Path) -> None:
+    blocks = _ended_before_acquire(honest, [], coinbase=10 * honest.genesis.params.block_reward)
+    assert {"MINT-3", "MINT-4"} <= _audit_blocks(tmp_path, honest, blocks)
+
+
+def test_acquiring_from_a_broken_away_enclave_is_life_1(honest: Run, tmp_path: Path) -> None:
+    blocks = _ended_before_acquire(honest, [BreakawayEntry(enclave="acme", reason="leaving")])
+    assert "LIFE-1" in _audit_blocks(tmp_path, honest, blocks)
+
+
+def test_honest_breakaway_ignores_the_enclaves_later_blocks(tmp_path: Path) -> None:
+    def build(s: Scenario) -> None:
+        small(s)
+        s.breakaway(4_000, "acme")
+
+    run = simulate(build)
+    report = audit(tmp_path, run.genesis, run.blocks)
+    assert "LIFE-1" not in rules_broken(report)
+    assert "broken" in report.enclave_status["acme"].replace("_", " ").lower()
+    assert all(i.shard.startswith("acme") for i in report.ignored)
+
+
+def test_public_block_minting_more_than_the_reward_is_mint_3(honest: Run, tmp_path: Path) -> None:
+    blocks = honest.blocks
+    at = next(i for i, b in enumerate(blocks) if b.shard.startswith("P"))
+    header = replace(blocks[at].header, coinbase=honest.genesis.params.block_reward + 1)
+    blocks[at] = Block(header=header, entries=blocks[at].entries, qc=())
+    report = audit(tmp_path, honest.genesis, relink(honest.world, honest.genesis, blocks))
+    assert "MINT-3" in rules_broken(report)
+    assert not report.ignored  # a public shard is not terminated; its block is only reported
+
+
+def test_wrong_gas_floor_in_the_header_is_gas_3(honest: Run, tmp_path: Path) -> None:
+    blocks = honest.blocks
+    at = len(blocks) - 1
+    blocks[at] = Block(header=replace(blocks[at].header, gas_floor=blocks[at].header.gas_floor + 1), entries=blocks[at].entries, qc=())
+    assert "GAS-3" in _audit_blocks(tmp_path, honest, blocks)
+
+
+# -- CLS-3 under the permissive policy ------------------------------------------------------
+
+LEAKY = "class Leaky(Treasury):\n    ALLOW = {'peek': 'any'}\n    def peek(self):\n        return self.total\n"
+
+
+def _permissive(s: Scenario) -> None:
+    small(s)
+    s.configure(cls3_policy="permissive")
+    s.deploy(1_200, "Leaky", LEAKY, base="Treasury", deployer="acme_admin", shard="acme/0")
+
+
+def test_permissive_policy_accepts_an_enclave_bound_open_class(tmp_path: Path) -> None:
+    from sagachain.core.block import DeployEntry
+
+    run = simulate(_permissive)
+    deploys = [e for b in run.blocks for e in b.entries if isinstance(e, DeployEntry)]
+    assert [d.cls.enclave for d in deploys] == ["acme"]
+    assert audit(tmp_path, run.genesis, run.blocks).ok
+
+
+def test_permissive_policy_requires_the_enclave_mark_cls_3(tmp_path: Path) -> None:
+    from sagachain.core.block import DeployEntry
+
+    run = simulate(_permissive)
+    blocks = run.blocks
+    at = next(i for i, b in enumerate(blocks) if any(isinstance(e, DeployEntry) for e in b.entries))
+    entries = [replace(e, cls=replace(e.cls, enclave=None)) if isinstance(e, DeployEntry) else e for e in blocks[at].entries]
+    blocks[at] = with_entries(blocks[at], entries)
+    assert "CLS-3" in _audit_blocks(tmp_path, run, blocks)

@@ -13,7 +13,7 @@ Times are virtual milliseconds from the start of the run.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sagachain.core.genesis import Params
@@ -105,7 +105,7 @@ class Scenario:
         if unknown:
             known = sorted([*Params.__dataclass_fields__, *Timing.__dataclass_fields__])
             raise InputError(f"unknown setting(s) {sorted(unknown)}; known: {known}")
-        self.params = Params(**{**self.params.__dict__, **chain_fields}) if chain_fields else self.params
+        self.params = replace(self.params, **chain_fields)
         for key, value in timing_fields.items():
             setattr(self.timing, key, value)
 
