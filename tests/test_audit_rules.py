@@ -493,3 +493,31 @@ def test_permissive_policy_requires_the_enclave_mark_cls_3(tmp_path: Path) -> No
     entries = [replace(e, cls=replace(e.cls, enclave=None)) if isinstance(e, DeployEntry) else e for e in blocks[at].entries]
     blocks[at] = with_entries(blocks[at], entries)
     assert "CLS-3" in _audit_blocks(tmp_path, run, blocks)
+
+
+def test_short_object_id_is_obj_1(honest: Run, tmp_path: Path) -> None:
+    def edit(e: OpenEntry) -> OpenEntry:
+        u = e.updates[0]
+        return replace(e, updates=(ObjectUpdate(id=u.id[:20], value=u.value), *e.updates[1:]))
+
+    assert "OBJ-1" in _audit_blocks(tmp_path, honest, _edit_entry(honest, "P", OpenEntry, edit))
+
+
+def test_open_log_that_differs_from_execution_is_rt_4(honest: Run, tmp_path: Path) -> None:
+    blocks = _edit_entry(honest, "P", OpenEntry, lambda e: replace(e, log=(*e.log, "not logged by the script")))
+    assert "RT-4" in _audit_blocks(tmp_path, honest, blocks)
+
+
+def test_leader_ignores_a_request_for_an_enclave_account_from_a_public_shard(honest: Run) -> None:
+    from sagachain.core.ledger import ChainState
+    from shards.placement import Priority
+    from shards.shard import Request, ShardMachine
+
+    chain = ChainState(honest.genesis)
+    vault = _names(honest)["vault"]
+    owner = chain.owner[vault]
+    record = next(s for s in honest.genesis.shards if s.id == owner)
+    machine = ShardMachine(record, chain, store=honest.initial["acme"].copy())
+    machine.on_request(Request(vault, "P0", Priority(0, b"")))
+    assert machine.rejected[-1].rule == "L2L-2"
+    assert vault not in machine.grants

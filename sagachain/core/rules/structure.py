@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sagachain.core.block import Block, body_hash
+from sagachain.core.encoding import HASH_SIZE
 from sagachain.core.keys import verify
 from sagachain.core.ledger import ChainState
 from sagachain.core.rules.catalog import BLOCK, Violation, rule
@@ -64,3 +65,19 @@ def check_sh_1_quorum(state: ChainState, block: Block, tools: Tools) -> Iterator
         yield _v("SH-1", block, f"{len(signers)} valid signatures of a committee of {len(committee)}; more than 2/3 needed")
     if h.producer in committee and h.producer not in signers:
         yield _v("SH-1", block, "the producer did not sign its own block")
+
+
+@rule("OBJ-1", "every object and account id a block names is 32 bytes", BLOCK)
+def check_obj_1_ids(state: ChainState, block: Block, tools: Tools) -> Iterator[Violation]:
+    for index, entry in enumerate(block.entries):
+        ids = [u.id for u in getattr(entry, "updates", ())]
+        for name in ("account", "deployer"):
+            if hasattr(entry, name):
+                ids.append(getattr(entry, name))
+        ids.extend(getattr(entry, "accounts", ()))
+        tx = getattr(entry, "tx", None)
+        if tx is not None:
+            ids.extend((tx.sender, tx.gas_payer, *tx.account_ids()))
+        for oid in ids:
+            if len(oid) != HASH_SIZE:
+                yield Violation("OBJ-1", f"entry names an id of {len(oid)} bytes; ids are {HASH_SIZE}-byte BLAKE3 hashes", block.shard, block.height, index)
