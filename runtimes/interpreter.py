@@ -529,15 +529,15 @@ _PURE: dict[str, Callable[[Interpreter, list[Any]], Any]] = {
 
 # The interpreter recurses once per nesting level (at most MAX_NESTING per
 # method, max_call_depth methods deep): a few thousand Python frames at worst.
-# The limit is raised to that once, so the outcome never depends on how deep
-# the caller's own stack happens to be.
+# The limit is raised to that when the runtime is loaded, so the outcome never
+# depends on how deep the caller's own stack happens to be.
 _FRAMES_NEEDED = 8_000
+if sys.getrecursionlimit() < _FRAMES_NEEDED:
+    sys.setrecursionlimit(_FRAMES_NEEDED)
 
 
 def execute_transaction(tx: Transaction, ctx: ExecutionContext, view: ObjectView) -> ExecutionResult:
     """Run ``tx``'s script (RT-4); never raises for anything the script does."""
-    if sys.getrecursionlimit() < _FRAMES_NEEDED:
-        sys.setrecursionlimit(_FRAMES_NEEDED)
     try:
         return Interpreter(tx, ctx, view).run()
     except SagaError as exc:  # a malformed registry (e.g. a class with a broken base) fails the tx, named

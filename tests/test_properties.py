@@ -158,3 +158,31 @@ def test_l2l_checks_admit_no_double_or_lost_ownership(ops: list[tuple[str, str, 
             state.apply_entry(block, 0, entry)  # type: ignore[arg-type]
         for n in NAMES:
             assert len(_holders(state, account_id_for(n))) == 1
+
+
+_FLIP_RUN: dict[str, bytes] = {}
+
+
+def _small_chain() -> bytes:
+    if "bytes" not in _FLIP_RUN:
+        run = simulate(small)
+        with TemporaryDirectory() as tmp:
+            _FLIP_RUN["bytes"] = chain_bytes(Path(tmp), run.genesis, run.blocks)
+    return _FLIP_RUN["bytes"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(position=st.floats(0, 1, exclude_max=True), mask=st.integers(1, 255))
+def test_changing_any_byte_of_a_chain_file_fails_the_audit(position: float, mask: int) -> None:
+    from sagachain.audit.auditor import audit_chain
+    from sagachain.core.chainfile import read_chain_bytes
+    from sagachain.errors import ChainFormatError
+    from shards.tools import default_tools
+
+    data = bytearray(_small_chain())
+    data[int(position * len(data))] ^= mask
+    try:
+        chain = read_chain_bytes(bytes(data))
+    except ChainFormatError:
+        return  # exit status 2: not a readable chain
+    assert not audit_chain(chain, default_tools()).ok
