@@ -10,15 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sagachain.errors import SagaError
+from sagachain.errors import InputError, SagaError
 
 
 @click.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--seed", default=1, show_default=True, help="Seed of the run's only random source.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Directory for chain.sgc, enclaves/ and summary.json.")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE", help="Set a parameter the scenario reads with s.param(NAME, default); repeatable.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario: Path, seed: int, out: Path, quiet: bool) -> None:
+def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], quiet: bool) -> None:
     """Run SCENARIO (a Python file with a build(s) function) in the simulator.
 
     Writes OUT/chain.sgc (every shard's blocks), OUT/enclaves/NAME.sealed and
@@ -29,23 +30,36 @@ def run(scenario: Path, seed: int, out: Path, quiet: bool) -> None:
     \b
     Example:
         sagachain run scenarios/quickstart.py --seed 1 --out out/quickstart
+        sagachain run scenarios/quickstart.py --set transfers=80 --out out/busy
     """
     from sagachain.sim.load import load_scenario, run_scenario
 
     console = Console()
     try:
-        duration = load_scenario(scenario, seed).timing.duration
+        given = parse_settings(settings)
+        duration = load_scenario(scenario, seed, given).timing.duration
         if quiet:
-            _, summary = run_scenario(scenario, seed, out)
+            _, summary = run_scenario(scenario, seed, out, settings=given)
         else:
             with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} virtual ms"), TimeElapsedColumn(), console=console, transient=True) as progress:
                 task = progress.add_task("run", total=duration)
-                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)))
+                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)), given)
     except SagaError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
     console.print(summary_table(summary))
     console.print(f"chain written to [bold]{out / summary['chain']['file']}[/bold]  (blake3 {summary['chain']['blake3'][:16]}...)")
+
+
+def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["load=5", "zipf=1.2"]`` as a dict; a pair without ``=`` is an input error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InputError(f"--set {pair!r}: write NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

@@ -51,7 +51,7 @@ def build(s: Scenario) -> None:
     s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0, entries=0, paid=0, memo=f"acme-secret-{s.seed}")
     s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0, entries=0, paid=0, memo="ledger of acme")
 
-    s.random_transfers(40, start=200, end=15_000)
+    s.random_transfers(s.param("transfers", 40), start=200, end=15_000)
     for i in range(12):
         at = 1_000 + i * 1_000
         payer = s.rng.choice(PEOPLE)

@@ -15,8 +15,12 @@ from sagachain.sim.world import build_world
 from shards.tools import default_tools
 
 
-def load_scenario(path: Path, seed: int) -> Scenario:
-    """Run the scenario file's ``build(s)`` on a fresh Scenario seeded with ``seed``."""
+def load_scenario(path: Path, seed: int, settings: dict[str, str] | None = None) -> Scenario:
+    """Run the scenario file's ``build(s)`` on a fresh Scenario seeded with ``seed``.
+
+    ``settings`` are the command line's ``--set name=value``; one the scenario
+    never reads with ``s.param`` is an error, since it is most likely a typo.
+    """
     if not path.is_file():
         raise InputError(f"scenario file {path} does not exist")
     spec = importlib.util.spec_from_file_location(f"sagachain_scenario_{path.stem}", path)
@@ -30,13 +34,23 @@ def load_scenario(path: Path, seed: int) -> Scenario:
     build = getattr(module, "build", None)
     if not callable(build):
         raise InputError(f"{path} defines no build(s) function; see scenarios/quickstart.py")
-    scenario = Scenario(seed, name=path.stem)
+    scenario = Scenario(seed, name=path.stem, settings=settings)
     build(scenario)
+    unused = scenario.unused_settings()
+    if unused:
+        known = ", ".join(sorted(scenario.used)) or "none"
+        raise InputError(f"{path.name} has no parameter {', '.join(unused)}; its parameters: {known}")
     return scenario
 
 
-def run_scenario(path: Path, seed: int, out: Path, on_progress: Callable[[int], None] | None = None) -> tuple[SimResult, dict[str, Any]]:
-    scenario = load_scenario(path, seed)
+def run_scenario(
+    path: Path,
+    seed: int,
+    out: Path,
+    on_progress: Callable[[int], None] | None = None,
+    settings: dict[str, str] | None = None,
+) -> tuple[SimResult, dict[str, Any]]:
+    scenario = load_scenario(path, seed, settings)
     world = build_world(scenario)
     initial = {e: store.copy() for e, store in world.stores.items()}
     result = Simulation(world, default_tools(), on_progress).run()

@@ -49,6 +49,7 @@ def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:
     return {
         "scenario": sc.name,
         "seed": sc.seed,
+        "parameters": dict(sorted(sc.used.items())),
         "version": __version__,
         "chain": {"file": chain_path.name, "blake3": hash_bytes(chain_path.read_bytes()).hex(), "blocks": len(result.blocks)},
         "shards": {"public": len(sc.public), "enclave": sum(len(ids) for ids, _ in sc.enclaves.values())},

@@ -81,9 +81,11 @@ class Timing:
 class Scenario:
     """Declarations of one simulated run. See the module docstring."""
 
-    def __init__(self, seed: int, name: str = "scenario") -> None:
+    def __init__(self, seed: int, name: str = "scenario", settings: dict[str, str] | None = None) -> None:
         self.seed = seed
         self.name = name
+        self.settings = dict(settings or {})  # --set name=value from the command line
+        self.used: dict[str, Any] = {}  # every param() asked for, with the value it got
         self.rng = random.Random(seed)
         self.params = Params()
         self.timing = Timing()
@@ -94,6 +96,23 @@ class Scenario:
         self.txs: list[TxDecl] = []
         self.misbehaviours: list[Misbehaviour] = []
         self.scheduled: list[Scheduled] = []
+
+    # -- parameters --------------------------------------------------------------
+
+    def param(self, name: str, default: Any) -> Any:
+        """A value the command line may set (``--set name=value``, or a sweep's ``--grid``).
+
+        The value given is converted to the type of ``default`` (int, float,
+        bool or str), so a scenario reads ``s.param("load", 100)`` and gets an int.
+        """
+        raw = self.settings.get(name)
+        value = default if raw is None else _convert(name, raw, default)
+        self.used[name] = value
+        return value
+
+    def unused_settings(self) -> list[str]:
+        """Settings given on the command line that the scenario never asked for (likely typos)."""
+        return sorted(set(self.settings) - set(self.used))
 
     # -- topology ----------------------------------------------------------------
 
@@ -204,3 +223,18 @@ class Scenario:
     def shard_ids(self) -> list[str]:
         return [sid for sid, _ in self.public] + [sid for ids, _ in self.enclaves.values() for sid in ids]
 
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    kind = type(default)
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind in (int, float, str):
+            return kind(raw)
+    except ValueError:
+        raise InputError(f"setting {name}={raw!r} is not a {kind.__name__}, as the scenario's default {default!r} is") from None
+    raise InputError(f"setting {name}: the scenario's default {default!r} is not an int, float, bool or str")
