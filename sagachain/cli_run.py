@@ -16,15 +16,17 @@ from sagachain.errors import InputError, SagaError
 @click.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--seed", default=1, show_default=True, help="Seed of the run's only random source.")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Directory for chain.sgc, enclaves/ and summary.json.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Directory for chain.sgc, enclaves/, results.json, timeseries.csv, plots/.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE", help="Set a parameter the scenario reads with s.param(NAME, default); repeatable.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw OUT/plots/*.png (matplotlib).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], quiet: bool) -> None:
+def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: bool, quiet: bool) -> None:
     """Run SCENARIO (a Python file with a build(s) function) in the simulator.
 
     Writes OUT/chain.sgc (every shard's blocks), OUT/enclaves/NAME.sealed and
     NAME.key (each enclave's initial off-chain state and its key, for
-    re-execution by the auditor) and OUT/summary.json, then prints a summary.
+    re-execution by the auditor), OUT/results.json, OUT/timeseries.csv and
+    OUT/plots/*.png, then prints a summary.
     The same scenario and seed always give the same chain file.
 
     \b
@@ -39,11 +41,11 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], quiet: 
         given = parse_settings(settings)
         duration = load_scenario(scenario, seed, given).timing.duration
         if quiet:
-            _, summary = run_scenario(scenario, seed, out, settings=given)
+            _, summary = run_scenario(scenario, seed, out, settings=given, plots=plots)
         else:
             with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} virtual ms"), TimeElapsedColumn(), console=console, transient=True) as progress:
                 task = progress.add_task("run", total=duration)
-                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)), given)
+                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)), given, plots)
     except SagaError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

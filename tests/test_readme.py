@@ -21,7 +21,7 @@ def test_readme_scenario_example_runs_and_audits_clean(tmp_path: Path) -> None:
     runner = CliRunner()
     ran = runner.invoke(main, ["run", str(scenario), "--seed", "3", "--out", str(tmp_path / "out"), "--quiet"])
     assert ran.exit_code == 0, ran.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["metrics"]["committed"] == {"open": 1}
     audited = runner.invoke(main, ["audit", str(tmp_path / "out" / "chain.sgc")])
     assert audited.exit_code == 0, audited.output

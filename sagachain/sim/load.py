@@ -49,10 +49,11 @@ def run_scenario(
     out: Path,
     on_progress: Callable[[int], None] | None = None,
     settings: dict[str, str] | None = None,
+    plots: bool = True,
 ) -> tuple[SimResult, dict[str, Any]]:
     scenario = load_scenario(path, seed, settings)
     world = build_world(scenario)
     initial = {e: store.copy() for e, store in world.stores.items()}
     result = Simulation(world, default_tools(), on_progress).run()
-    summary = write_results(result, out, initial)
+    summary = write_results(result, out, initial, plots)
     return result, summary

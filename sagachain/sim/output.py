@@ -1,11 +1,13 @@
-"""Writing a run's results: the chain file, sealed enclave states, the summary.
+"""Writing a run's results: the chain file, sealed enclave states, figures, time series, plots.
 
 ``DIR/chain.sgc``            every final block of every shard (docs/FORMAT.md)
 ``DIR/enclaves/E.sealed``    enclave E's initial off-chain state and private code,
                              sealed with its key (MEM-4); with the chain, enough
                              to re-execute E's transactions (TX-6)
 ``DIR/enclaves/E.key``       that key, hex; the enclave's secret, not for publication
-``DIR/summary.json``         the run's figures (docs/RESULTS.md)
+``DIR/results.json``         the run's figures (docs/RESULTS.md)
+``DIR/timeseries.csv``       one row per sample period (docs/RESULTS.md)
+``DIR/plots/*.png``          the plots of ``sagachain.sim.plots``
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from shards.enclave_store import EnclaveStore
 CHAIN_NAME = "chain.sgc"
 
 
-def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]) -> dict[str, Any]:
+RESULTS_NAME = "results.json"
+
+
+def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore], plots: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     chain_path = out / CHAIN_NAME
     write_chain(chain_path, result.world.genesis, result.blocks)
@@ -38,7 +43,12 @@ def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]
         key_path.write_text(key.hex() + "\n")
         key_path.chmod(0o600)
     summary = summarize(result, chain_path)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out / RESULTS_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    result.series.write_csv(out / "timeseries.csv")
+    if plots:
+        from sagachain.sim.plots import write_plots  # matplotlib is slow to import; only when drawing
+
+        write_plots(out / "plots", result.series.rows, result.blocks, result.chain, result.world.scenario.seed)
     return summary
 
 
@@ -63,4 +73,12 @@ def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:
             "coinbase": result.chain.tallies.coinbase,
         },
         "metrics": result.metrics.to_json(),
+        "network": {
+            "model": repr(result.network.model),
+            "messages": result.network.sent,
+            "lost_attempts": result.network.lost,
+            "gossip_hops": result.network.gossip_hops(),
+        },
+        "costs": repr(sc.cost_model),
+        "crypto": "real",
     }

@@ -1,14 +1,20 @@
 """The simulator: drives the shard machines with virtual time and a simulated network.
 
 Leaders build a block every ``block_interval`` virtual milliseconds when they
-have something to put in it; the committee's votes come back after two network
-hops; a final block is judged by the public ledger with the same rule checks
-the auditor runs, written to the chain file in the order blocks became final,
-and gossiped to every other shard one hop later. L2L requests travel one hop.
+have something to put in it. A block becomes final after the leader's build
+time, a hop to the committee, the validators' time and a hop back (the costs
+come from ``sagachain.sim.costs``, the hops from ``sagachain.sim.network``). A
+final block is judged by the public ledger with the same rule checks the
+auditor runs, written to the chain file in the order blocks became final, and
+gossiped to every other shard. L2L requests travel one unreliable hop.
 
-Network delay is ``latency`` plus a uniform jitter drawn from the run's seeded
-generator; nothing else is random. The same scenario and seed therefore give
-the same chain file, byte for byte.
+Faults a scenario may schedule: network partitions (messages between groups
+wait for the heal), committee nodes crashing and restarting (a shard without
+a quorum produces nothing), and the misbehaviours of ``sagachain.sim.byzantine``.
+
+Network delays are drawn from the run's one seeded generator; nothing else is
+random. The same scenario and seed therefore give the same chain file, byte
+for byte.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from sagachain.core.block import (
     RollbackEntry,
     Vote,
 )
+from sagachain.core.block import block_to_wire
+from sagachain.core.encoding import encode
 from sagachain.core.ledger import ChainState
 from sagachain.core.rules import Tools, check_and_apply, judge_block
 from sagachain.core.tx import Transaction, make_transaction
@@ -38,6 +46,8 @@ from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
 from sagachain.sim.metrics import Metrics
+from sagachain.sim.network import Network
+from sagachain.sim.timeseries import TimeSeries
 from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
 from sagachain.sim.world import World
 from shards.execution import kind_of
@@ -52,6 +62,8 @@ class SimResult:
     metrics: Metrics
     end_time: int
     wall_seconds: float
+    series: TimeSeries
+    network: Network
 
 
 class Simulation:
@@ -60,7 +72,6 @@ class Simulation:
         self.sc: Scenario = world.scenario
         self.tools = tools
         self.chain = world.chain()
-        self.net = random.Random(f"network/{self.sc.seed}")
         self.events = EventQueue()
         self.metrics = Metrics()
         self.blocks: list[Block] = []
@@ -73,6 +84,11 @@ class Simulation:
             if m.shard not in self.machines:
                 raise InputError(f"misbehaviour names unknown shard {m.shard!r}; shards: {sorted(self.machines)}")
             self.bad.setdefault(m.shard, []).append(m)
+        self.network = Network(self.sc.resolved_network(), random.Random(f"network/{self.sc.seed}"), shards=len(self.machines))
+        self.costs = self.sc.cost_model
+        self.held: list[tuple[str, str, Block]] = []  # gossip waiting for a partition to heal
+        self.down: dict[str, int] = {sid: 0 for sid in self.machines}  # crashed committee members
+        self.series = TimeSeries(self.sc.timing.sample)
         self.in_flight: set[str] = set()
         self.stopped: set[str] = set()
         self.forced: dict[str, list[Transaction]] = {}
@@ -100,10 +116,16 @@ class Simulation:
             self.events.at(self.sc.timing.block_interval + offset, lambda sid=sid: self.tick(sid))
         for item in self.sc.scheduled:
             self.events.at(item.at, lambda item=item: self.operate(item))
+        self.events.at(self.sc.timing.sample, self.sample, priority=1)
 
-    def hop(self) -> int:
-        t = self.sc.timing
-        return t.latency + (self.net.randint(0, t.jitter) if t.jitter else 0)
+    def sample(self) -> None:
+        self.series.sample(self.events.now, self)
+        self.events.after(self.sc.timing.sample, self.sample, priority=1)
+
+    def has_quorum(self, sid: str) -> bool:
+        """SH-1: more than two thirds of the committee must be up to sign a block."""
+        size = len(self.machines[sid].record.committee)
+        return 3 * (size - self.down[sid]) > 2 * size
 
     # -- events --------------------------------------------------------------------
 
@@ -135,16 +157,22 @@ class Simulation:
             return
         machine = self.machines[sid]
         now = self.events.now
-        if sid not in self.in_flight:
+        if sid not in self.in_flight and self.has_quorum(sid):
             for owner, request in machine.requests(now):
-                self.events.after(self.hop(), lambda o=owner, r=request: self.deliver_request(o, r))
+                delay = self.network.send(sid, owner, reliable=False)
+                if delay is not None:
+                    self.events.after(delay, lambda o=owner, r=request: self.deliver_request(o, r))
             committee = machine.record.committee
             before = len(machine.rejected)
             proposal = machine.build(now, committee[machine.height % len(committee)])
             self._count_rejections(machine, before)
             if proposal is not None:
                 self.in_flight.add(sid)
-                self.events.after(self.hop() + self.hop(), lambda: self.finalize(sid, proposal))
+                size = len(encode(block_to_wire(proposal.block)))
+                votes = self.network.send(sid, sid, size) or 0
+                back = self.network.send(sid, sid) or 0
+                delay = self.costs.build_ms(proposal.block, size) + votes + self.costs.validate_ms(proposal.block, size, len(committee)) + back
+                self.events.after(delay, lambda: self.finalize(sid, proposal))
         self.events.after(self.sc.timing.block_interval, lambda: self.tick(sid))
 
     def deliver_request(self, owner: str, request: Request) -> None:
@@ -215,9 +243,18 @@ class Simulation:
         for item in proposal.included:
             self.metrics.latencies.append(now - item.arrived)
         machine.on_final(block)
+        self.gossip(sid, block)
+
+    def gossip(self, sid: str, block: Block) -> None:
+        size = len(encode(block_to_wire(block)))
         for other, target in self.machines.items():
-            if other != sid:
-                self.events.after(self.hop(), lambda t=target: t.on_final(block))
+            if other == sid:
+                continue
+            delay = self.network.gossip(sid, other, size)
+            if delay is None:
+                self.held.append((sid, other, block))
+            else:
+                self.events.after(delay, lambda t=target: t.on_final(block))
 
     # -- operators and adversaries -------------------------------------------------
 
@@ -226,6 +263,18 @@ class Simulation:
             self._deploy(item.args)
         elif item.action == "rollback":
             self._rollback(item.args)
+        elif item.action == "partition":
+            self.network.partition(item.args["groups"])
+        elif item.action == "heal":
+            self.network.heal()
+            held, self.held = self.held, []
+            for sid, other, block in held:
+                delay = self.network.gossip(sid, other, len(encode(block_to_wire(block)))) or 0
+                self.events.after(delay, lambda t=self.machines[other], b=block: t.on_final(b))
+        elif item.action in ("crash", "restart"):
+            sid, nodes = item.args["shard"], int(item.args["nodes"])
+            size = len(self.machines[sid].record.committee)
+            self.down[sid] = min(size, self.down[sid] + nodes) if item.action == "crash" else max(0, self.down[sid] - nodes)
         elif item.action == "breakaway":
             enclave = item.args["enclave"]
             first = self.sc.enclaves[enclave][0][0]
@@ -302,4 +351,5 @@ class Simulation:
         started = time.perf_counter()
         self.schedule()
         self.events.run(self.sc.timing.duration, self.on_progress)
-        return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started)
+        self.series.sample(self.events.now, self)
+        return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network)

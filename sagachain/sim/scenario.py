@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sagachain.core.genesis import Params
+from sagachain.sim.costs import CostModel
+from sagachain.sim.network import NetworkModel, Uniform
 from sagachain.errors import InputError
 
 MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy")
@@ -72,10 +74,15 @@ class Scheduled:
 
 @dataclass
 class Timing:
+    """Virtual-time settings, in ms. ``latency`` and ``jitter`` are the default
+    network's uniform latency (latency .. latency + jitter) unless ``s.network``
+    sets a model; ``sample`` is the period of the time series in results."""
+
     duration: int = 20_000
     block_interval: int = 500
     latency: int = 40
     jitter: int = 10
+    sample: int = 1_000
 
 
 class Scenario:
@@ -96,6 +103,8 @@ class Scenario:
         self.txs: list[TxDecl] = []
         self.misbehaviours: list[Misbehaviour] = []
         self.scheduled: list[Scheduled] = []
+        self.network_model: NetworkModel | None = None
+        self.cost_model = CostModel()
 
     # -- parameters --------------------------------------------------------------
 
@@ -127,6 +136,26 @@ class Scenario:
         self.params = replace(self.params, **chain_fields)
         for key, value in timing_fields.items():
             setattr(self.timing, key, value)
+
+    def network(self, **model: Any) -> None:
+        """Set the network model (``NetworkModel`` fields: latency, loss, retry_ms, bandwidth, fanout)."""
+        unknown = set(model) - set(NetworkModel.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown network setting(s) {sorted(unknown)}; known: {sorted(NetworkModel.__dataclass_fields__)}")
+        self.network_model = NetworkModel(**model)
+
+    def costs(self, **figures: float) -> None:
+        """Set processing costs charged in virtual time (``CostModel`` fields, microseconds)."""
+        unknown = set(figures) - set(CostModel.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown cost(s) {sorted(unknown)}; known: {sorted(CostModel.__dataclass_fields__)}")
+        self.cost_model = replace(self.cost_model, **figures)
+
+    def resolved_network(self) -> NetworkModel:
+        """The network model of the run: the one set, or uniform ``latency .. latency + jitter``."""
+        if self.network_model is not None:
+            return self.network_model
+        return NetworkModel(latency=Uniform(self.timing.latency, self.timing.latency + self.timing.jitter))
 
     def public_shards(self, count: int, nodes: int = 4) -> list[str]:
         """Declare ``count`` public shards with ``nodes`` committee nodes each."""
@@ -219,6 +248,32 @@ class Scenario:
         """LIFE-1: the enclave declares it leaves the chain, then stops distributing blocks."""
         self._need_enclave(enclave)
         self.scheduled.append(Scheduled(at, "breakaway", {"enclave": enclave}))
+
+    def partition(self, at: int, *groups: list[str]) -> None:
+        """Split the shards into ``groups`` at ``at``; messages between groups wait for ``heal``."""
+        known = set(self.shard_ids())
+        named = [sid for g in groups for sid in g]
+        if set(named) - known or len(named) != len(set(named)):
+            raise InputError(f"partition groups {groups} must name distinct shards among {sorted(known)}")
+        self.scheduled.append(Scheduled(at, "partition", {"groups": [list(g) for g in groups]}))
+
+    def heal(self, at: int) -> None:
+        """End the partition at ``at``; held messages are delivered."""
+        self.scheduled.append(Scheduled(at, "heal", {}))
+
+    def crash(self, at: int, shard: str, nodes: int = 1, restart: int | None = None) -> None:
+        """Crash ``nodes`` of ``shard``'s committee at ``at`` (and restart them at ``restart``).
+
+        A shard whose live members are no more than two thirds of its
+        committee cannot gather a quorum (SH-1) and stops producing blocks.
+        """
+        if shard not in self.shard_ids():
+            raise InputError(f"crash names unknown shard {shard!r}; shards: {self.shard_ids()}")
+        self.scheduled.append(Scheduled(at, "crash", {"shard": shard, "nodes": nodes}))
+        if restart is not None:
+            if restart <= at:
+                raise InputError(f"restart at {restart} must come after the crash at {at}")
+            self.scheduled.append(Scheduled(restart, "restart", {"shard": shard, "nodes": nodes}))
 
     def shard_ids(self) -> list[str]:
         return [sid for sid, _ in self.public] + [sid for ids, _ in self.enclaves.values() for sid in ids]
