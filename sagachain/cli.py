@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from sagachain import __version__
+from sagachain.cli_leakage import leakage
 from sagachain.cli_run import run
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Co
 
 
 main.add_command(run)
+main.add_command(leakage)
 
 
 if __name__ == "__main__":

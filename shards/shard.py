@@ -9,7 +9,8 @@ The simulator and the node are its drivers.
 Building a block: acquires of accounts released to this shard first (so this
 block's transactions may use them), then open transactions, then enclave and
 mixed ones (their GAS-3 charge depends on the open ones), then the releases
-the shard granted. Every transaction runs against the public ledger with its
+the shard granted, then the borrowed accounts it returns to their home shard
+(placements with homes only, see ``shards.placement``). Every transaction runs against the public ledger with its
 predecessors' effects applied; the ledger is rolled back afterwards, because
 the block becomes part of it only once the committee has signed it.
 """
@@ -44,7 +45,7 @@ from sagachain.core.tx import OPEN, Transaction
 from sagachain.errors import RuleViolation
 from shards.enclave_store import EnclaveStore
 from shards.execution import Outcome, execute, kind_of
-from shards.placement import LookAhead, Placement, Priority, Queued
+from shards.placement import LookAhead, Placement, Priority, Queued, needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class ShardMachine:
     deploys: list[DeployEntry] = field(default_factory=list)
     specials: list[Entry] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    borrowed: set[bytes] = field(default_factory=set)  # accounts acquired here whose home is elsewhere
 
     def __post_init__(self) -> None:
         if not self.parent:
@@ -154,6 +156,11 @@ class ShardMachine:
         self.heads[block.shard] = max(self.heads.get(block.shard, 0), block.height)
         if block.shard == self.id:
             self.height, self.parent = block.height, block.hash
+            for entry in block.entries:
+                if isinstance(entry, AcquireEntry):
+                    self.borrowed.add(entry.account)
+                elif isinstance(entry, ReleaseEntry):
+                    self.borrowed.discard(entry.account)
         for index, entry in enumerate(block.entries):
             if isinstance(entry, ReleaseEntry) and entry.to_shard == self.id:
                 ref = EntryRef(shard=block.shard, height=block.height, index=index)
@@ -249,14 +256,29 @@ class ShardMachine:
             if isinstance(special, RollbackEntry) and store is not None:
                 store.restore(special.to)  # so a release later in this block hashes the rolled-back state
         self.specials.clear()
+        released = set()
         for account, to_shard in sorted(self.grants.items()):
             if chain.owns(self.id, account):
                 entries.append(self._release(account, to_shard, store))
+                released.add(account)
         self.grants.clear()
+        entries.extend(self._returns(store, released))
         if not entries:
             return None
         block = self._seal(now, producer, height, entries, basis, floor)
         return Proposal(block, enclave_writes, snapshots, included)
+
+    def _returns(self, store: EnclaveStore | None, released: set[bytes]) -> list[ReleaseEntry]:
+        """Borrowed accounts no queued transaction needs go back to their home shard (if the placement has homes)."""
+        needed = {a for q in self._runnable() for a in needs(q.tx)} | released
+        out = []
+        for account in sorted(self.borrowed):
+            home = self.placement.home(account, self.chain)
+            if home is None or home == self.id:
+                self.borrowed.discard(account)
+            elif account not in needed and self.chain.owns(self.id, account):
+                out.append(self._release(account, home, store))
+        return out
 
     def _ready(self, tx: Transaction) -> bool:
         """All accounts co-resident here (L2L-1) and the sender's next nonce in sequence."""

@@ -80,5 +80,6 @@ def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:
             "gossip_hops": result.network.gossip_hops(),
         },
         "costs": repr(sc.cost_model),
+        "placement": type(sc.placement_strategy).__name__,
         "crypto": "real",
     }

@@ -75,8 +75,9 @@ class Simulation:
         self.events = EventQueue()
         self.metrics = Metrics()
         self.blocks: list[Block] = []
+        self.placement = self.sc.placement_strategy
         self.machines = {
-            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None)
+            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None, placement=self.placement)
             for r in world.genesis.shards
         }
         self.bad: dict[str, list[Misbehaviour]] = {}
@@ -146,9 +147,13 @@ class Simulation:
         self._count_rejections(machine, before)
 
     def route(self, tx: Transaction) -> str:
-        """The shard that should run ``tx``: its first enclave account's, else its payer's."""
+        """The shard that should run ``tx``: the home (or else the holder) of its first
+        enclave account, or of its payer for an open transaction."""
         accounts = [a for a in tx.account_ids() if self.chain.account_enclave(a) is not None] or [tx.gas_payer]
         account = accounts[0]
+        home = self.placement.home(account, self.chain)
+        if home is not None:
+            return home
         transit = self.chain.transit.get(account)
         return transit.to_shard if transit else self.chain.owner[account]
 
@@ -217,6 +222,7 @@ class Simulation:
 
     def _honour(self, sid: str, machine: ShardMachine, proposal: Proposal, block: Block) -> None:
         now = self.events.now
+        self.placement.observe(block, self.chain)
         if machine.store is not None:
             machine.store.write(proposal.enclave_writes)
             machine.store.snapshots.update(proposal.snapshots)

@@ -19,6 +19,7 @@ from typing import Any
 from sagachain.core.genesis import Params
 from sagachain.sim.costs import CostModel
 from sagachain.sim.network import NetworkModel, Uniform
+from shards.placement import LookAhead, Placement
 from sagachain.errors import InputError
 
 MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy")
@@ -104,6 +105,7 @@ class Scenario:
         self.misbehaviours: list[Misbehaviour] = []
         self.scheduled: list[Scheduled] = []
         self.network_model: NetworkModel | None = None
+        self.placement_strategy: Placement = LookAhead()
         self.cost_model = CostModel()
 
     # -- parameters --------------------------------------------------------------
@@ -143,6 +145,13 @@ class Scenario:
         if unknown:
             raise InputError(f"unknown network setting(s) {sorted(unknown)}; known: {sorted(NetworkModel.__dataclass_fields__)}")
         self.network_model = NetworkModel(**model)
+
+    def placement(self, strategy: Placement) -> None:
+        """Choose the account placement strategy (``shards.placement``: LookAhead, HashHome, Affinity, or your own)."""
+        for method in ("wanted", "grant", "home", "observe"):
+            if not callable(getattr(strategy, method, None)):
+                raise InputError(f"placement {strategy!r} lacks the method {method}(); see shards/placement.py: Placement")
+        self.placement_strategy = strategy
 
     def costs(self, **figures: float) -> None:
         """Set processing costs charged in virtual time (``CostModel`` fields, microseconds)."""
