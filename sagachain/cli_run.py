@@ -53,6 +53,12 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
     console.print(f"chain written to [bold]{out / summary['chain']['file']}[/bold]  (blake3 {summary['chain']['blake3'][:16]}...)")
 
 
+def _transfer_split(parts: dict[str, dict[str, Any]]) -> str:
+    if not parts["total"]["count"]:
+        return "no transfers"
+    return " + ".join(f"{parts[p]['mean']:.0f}" for p in ("release", "gossip", "acquire")) + f" = {parts['total']['mean']:.0f}"
+
+
 def parse_settings(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["load=5", "zipf=1.2"]`` as a dict; a pair without ``=`` is an input error."""
     out: dict[str, str] = {}
@@ -71,12 +77,15 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     rows: list[tuple[str, str]] = [
         ("shards (public / enclave)", f"{summary['shards']['public']} / {summary['shards']['enclave']}"),
+        ("placement", summary["placement"]),
         ("virtual time", f"{summary['virtual_ms'] / 1000:.1f} s"),
         ("blocks (ignored)", f"{summary['chain']['blocks']} ({m['ignored_blocks']})"),
         ("transactions submitted", str(m["submitted"])),
         ("committed open / enclave / mixed", " / ".join(str(m["committed"].get(k, 0)) for k in ("open", "enclave", "mixed"))),
         ("commit latency p50 / p99", f"{m['latency_ms']['p50']} / {m['latency_ms']['p99']} ms"),
         ("account transfers (release / acquire)", f"{m['transfers']['releases']} / {m['transfers']['acquires']}"),
+        ("transfer mean ms: release + gossip + acquire", _transfer_split(m["transfer_ms"])),
+        ("queue wait p50 / p99", f"{m['queue_wait_ms']['p50']} / {m['queue_wait_ms']['p99']} ms"),
         ("coinbase public / enclave", f"{m['coinbase'].get('public', 0)} / {m['coinbase'].get('enclave', 0)}"),
         ("enclave txs charged the GAS-3 floor", str(m["gas_floor_applied"])),
         ("supply genesis = circulating + fees", f"{summary['supply']['genesis']} = {summary['supply']['circulating']} + {summary['supply']['fees']}"),

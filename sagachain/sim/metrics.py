@@ -7,6 +7,58 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class TransferParts:
+    """One account transfer (L2L-1), split into its parts, in virtual ms.
+
+    ``release``: from the first request (or, for an unrequested return home,
+    from nothing) until the owner's release block is final; ``gossip``: until
+    the receiver learns of it; ``acquire``: until the receiver's acquire block
+    is final.
+    """
+
+    release: int
+    gossip: int
+    acquire: int
+
+    @property
+    def total(self) -> int:
+        return self.release + self.gossip + self.acquire
+
+
+@dataclass
+class TransferClock:
+    """The times of each step of the transfers in flight, keyed by (account, receiving shard)."""
+
+    requested: dict[tuple[bytes, str], int] = field(default_factory=dict)
+    _released: dict[tuple[bytes, str], tuple[int, int]] = field(default_factory=dict)
+    _known: dict[tuple[bytes, str], int] = field(default_factory=dict)
+
+    def released(self, account: bytes, to: str, now: int) -> None:
+        asked = self.requested.pop((account, to), now)
+        self._released[(account, to)] = (asked, now)
+
+    def known(self, account: bytes, to: str, now: int) -> None:
+        self._known.setdefault((account, to), now)
+
+    def acquired(self, account: bytes, shard: str, now: int) -> TransferParts:
+        asked, released = self._released.pop((account, shard), (now, now))
+        known = self._known.pop((account, shard), released)
+        return TransferParts(release=released - asked, gossip=known - released, acquire=now - known)
+
+
+def _spread(values: list[int]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "mean": None, "p50": None, "p99": None}
+    ordered = sorted(values)
+    return {
+        "count": len(values),
+        "mean": round(sum(values) / len(values), 1),
+        "p50": ordered[len(ordered) // 2],
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+    }
+
+
 @dataclass
 class Metrics:
     submitted: int = 0
@@ -24,6 +76,8 @@ class Metrics:
     floor_applied: int = 0
     terminated: dict[str, str] = field(default_factory=dict)
     broken_away: dict[str, str] = field(default_factory=dict)
+    transfer_parts: list[TransferParts] = field(default_factory=list)
+    queue_waits: list[int] = field(default_factory=list)
 
     def percentile(self, q: float) -> int | None:
         if not self.latencies:
@@ -47,4 +101,8 @@ class Metrics:
             "gas_floor_applied": self.floor_applied,
             "terminated": self.terminated,
             "broken_away": self.broken_away,
+            "transfer_ms": {
+                part: _spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")
+            },
+            "queue_wait_ms": _spread(self.queue_waits),
         }

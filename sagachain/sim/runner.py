@@ -45,7 +45,7 @@ from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
-from sagachain.sim.metrics import Metrics
+from sagachain.sim.metrics import Metrics, TransferClock
 from sagachain.sim.network import Network
 from sagachain.sim.timeseries import TimeSeries
 from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
@@ -90,6 +90,7 @@ class Simulation:
         self.held: list[tuple[str, str, Block]] = []  # gossip waiting for a partition to heal
         self.down: dict[str, int] = {sid: 0 for sid in self.machines}  # crashed committee members
         self.series = TimeSeries(self.sc.timing.sample)
+        self.transfers = TransferClock()
         self.in_flight: set[str] = set()
         self.stopped: set[str] = set()
         self.forced: dict[str, list[Transaction]] = {}
@@ -164,6 +165,7 @@ class Simulation:
         now = self.events.now
         if sid not in self.in_flight and self.has_quorum(sid):
             for owner, request in machine.requests(now):
+                self.transfers.requested.setdefault((request.account, sid), now)
                 delay = self.network.send(sid, owner, reliable=False)
                 if delay is not None:
                     self.events.after(delay, lambda o=owner, r=request: self.deliver_request(o, r))
@@ -239,8 +241,10 @@ class Simulation:
                     self.metrics.floor_applied += entry.gas_charged == block.header.gas_floor
             elif isinstance(entry, ReleaseEntry):
                 self.metrics.releases += 1
+                self.transfers.released(entry.account, entry.to_shard, now)
             elif isinstance(entry, AcquireEntry):
                 self.metrics.acquires += 1
+                self.metrics.transfer_parts.append(self.transfers.acquired(entry.account, sid, now))
             elif isinstance(entry, RollbackEntry) and machine.store is not None:
                 machine.store.restore(entry.to)
             elif isinstance(entry, BreakawayEntry):
@@ -248,8 +252,16 @@ class Simulation:
                 self.stopped.update(s for s, m in self.machines.items() if m.enclave == entry.enclave)
         for item in proposal.included:
             self.metrics.latencies.append(now - item.arrived)
+            self.metrics.queue_waits.append(block.header.time - item.arrived)
         machine.on_final(block)
         self.gossip(sid, block)
+
+    def deliver_final(self, target: ShardMachine, block: Block) -> None:
+        """A final block reaches another shard: it learns heads and the releases addressed to it."""
+        for entry in block.entries:
+            if isinstance(entry, ReleaseEntry) and entry.to_shard == target.id:
+                self.transfers.known(entry.account, target.id, self.events.now)
+        target.on_final(block)
 
     def gossip(self, sid: str, block: Block) -> None:
         size = len(encode(block_to_wire(block)))
@@ -260,7 +272,7 @@ class Simulation:
             if delay is None:
                 self.held.append((sid, other, block))
             else:
-                self.events.after(delay, lambda t=target: t.on_final(block))
+                self.events.after(delay, lambda t=target: self.deliver_final(t, block))
 
     # -- operators and adversaries -------------------------------------------------
 
@@ -276,7 +288,7 @@ class Simulation:
             held, self.held = self.held, []
             for sid, other, block in held:
                 delay = self.network.gossip(sid, other, len(encode(block_to_wire(block)))) or 0
-                self.events.after(delay, lambda t=self.machines[other], b=block: t.on_final(b))
+                self.events.after(delay, lambda t=self.machines[other], b=block: self.deliver_final(t, b))
         elif item.action in ("crash", "restart"):
             sid, nodes = item.args["shard"], int(item.args["nodes"])
             size = len(self.machines[sid].record.committee)
