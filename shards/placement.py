@@ -28,7 +28,7 @@ accounts the same way.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, islice
 from typing import TYPE_CHECKING, Protocol
@@ -74,11 +74,11 @@ class Placement(Protocol):
         """Whether the owner releases ``account`` to a request of priority ``requester``."""
         ...
 
-    def home(self, account: bytes, chain: ChainState) -> str | None:
-        """The shard ``account`` belongs on when idle, or None if it stays where it is."""
+    def home(self, account: bytes, chain: ChainState, live: Collection[str]) -> str | None:
+        """The shard ``account`` belongs on when idle (one of ``live``), or None if it stays where it is."""
         ...
 
-    def observe(self, block: Block, chain: ChainState) -> None:
+    def observe(self, block: Block, chain: ChainState, live: Collection[str]) -> None:
         """Learn from a final block (the affinity strategy's window)."""
         ...
 
@@ -103,10 +103,10 @@ def _hashed(account: bytes, shards: Sequence[str]) -> str:
     return shards[int.from_bytes(account[:8], "big") % len(shards)]
 
 
-def home_shards(account: bytes, chain: ChainState) -> list[str]:
-    """Shards an account may call home: its enclave's (L2L-2), else the public shards."""
+def home_shards(account: bytes, chain: ChainState, live: Collection[str]) -> list[str]:
+    """Shards an account may call home: its enclave's (L2L-2), else the live public shards (SH-2)."""
     enclave = chain.account_enclave(account)
-    return sorted(sid for sid, rec in chain.shards.items() if rec.enclave == enclave and chain.shard_active(sid))
+    return sorted(sid for sid, rec in chain.shards.items() if rec.enclave == enclave and chain.shard_active(sid) and sid in live)
 
 
 @dataclass
@@ -121,10 +121,10 @@ class LookAhead:
     def grant(self, account: bytes, requester: Priority, queue: Sequence[Queued]) -> bool:
         return _grant_oldest(account, requester, queue, self.depth)
 
-    def home(self, account: bytes, chain: ChainState) -> str | None:
+    def home(self, account: bytes, chain: ChainState, live: Collection[str]) -> str | None:
         return None
 
-    def observe(self, block: Block, chain: ChainState) -> None:
+    def observe(self, block: Block, chain: ChainState, live: Collection[str]) -> None:
         return None
 
 
@@ -138,11 +138,11 @@ class HashHome:
     def grant(self, account: bytes, requester: Priority, queue: Sequence[Queued]) -> bool:
         return _grant_oldest(account, requester, queue, 1)
 
-    def home(self, account: bytes, chain: ChainState) -> str | None:
-        shards = home_shards(account, chain)
+    def home(self, account: bytes, chain: ChainState, live: Collection[str]) -> str | None:
+        shards = home_shards(account, chain, live)
         return _hashed(account, shards) if shards else None
 
-    def observe(self, block: Block, chain: ChainState) -> None:
+    def observe(self, block: Block, chain: ChainState, live: Collection[str]) -> None:
         return None
 
 
@@ -174,14 +174,14 @@ class Affinity:
     def grant(self, account: bytes, requester: Priority, queue: Sequence[Queued]) -> bool:
         return _grant_oldest(account, requester, queue, self.depth)
 
-    def home(self, account: bytes, chain: ChainState) -> str | None:
-        shards = home_shards(account, chain)
+    def home(self, account: bytes, chain: ChainState, live: Collection[str]) -> str | None:
+        shards = home_shards(account, chain, live)
         if not shards:
             return None
         learned = self._homes.get(account)
         return learned if learned in shards else _hashed(account, shards)
 
-    def observe(self, block: Block, chain: ChainState) -> None:
+    def observe(self, block: Block, chain: ChainState, live: Collection[str]) -> None:
         for entry in block.entries:
             if isinstance(entry, OpenEntry | EnclaveEntry | MixedEntry):
                 self._recent.append(tuple(sorted(set(needs(entry.tx)))))
@@ -189,7 +189,7 @@ class Affinity:
                     self._recent.popleft()
         self._seen_blocks += 1
         if self._seen_blocks % self.every == 0:
-            self._homes = self._assign(chain)
+            self._homes = self._assign(chain, live)
 
     def graph(self) -> nx.Graph:
         graph = nx.Graph()
@@ -200,7 +200,7 @@ class Affinity:
                 graph.add_edge(a, b, weight=weight)
         return graph
 
-    def _assign(self, chain: ChainState) -> dict[bytes, str]:
+    def _assign(self, chain: ChainState, live: Collection[str]) -> dict[bytes, str]:
         graph = self.graph()
         ordered = nx.Graph()
         ordered.add_nodes_from(sorted(graph.nodes))
@@ -209,7 +209,7 @@ class Affinity:
         homes: dict[bytes, str] = {}
         load: dict[str, int] = {}
         for community in communities:
-            for group, members in _by_home_set(community, chain).items():
+            for group, members in _by_home_set(community, chain, live).items():
                 fair = sum(load.get(sid, 0) for sid in group) / len(group) + len(members)
                 before = {sid: sum(1 for m in members if self._homes.get(m) == sid) for sid in group}
                 # stay where most members already live unless that shard is over its fair share
@@ -220,11 +220,11 @@ class Affinity:
         return homes
 
 
-def _by_home_set(community: list[bytes], chain: ChainState) -> dict[tuple[str, ...], list[bytes]]:
+def _by_home_set(community: list[bytes], chain: ChainState, live: Collection[str]) -> dict[tuple[str, ...], list[bytes]]:
     """A community split by where its members may live (an enclave's shards, or the public ones)."""
     groups: dict[tuple[str, ...], list[bytes]] = {}
     for account in community:
-        shards = tuple(home_shards(account, chain))
+        shards = tuple(home_shards(account, chain, live))
         if shards:
             groups.setdefault(shards, []).append(account)
     return groups

@@ -18,6 +18,7 @@ the block becomes part of it only once the committee has signed it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sagachain.core.block import (
@@ -95,6 +96,7 @@ class ShardMachine:
     specials: list[Entry] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     borrowed: set[bytes] = field(default_factory=set)  # accounts acquired here whose home is elsewhere
+    live: Collection[str] | None = None  # shards accepting accounts (SH-2), shared with the driver; None: all
 
     def __post_init__(self) -> None:
         if not self.parent:
@@ -186,6 +188,20 @@ class ShardMachine:
             out.append((owner, Request(account, self.id, priority)))
         return out
 
+    def drain(self, destination: Callable[[bytes], str]) -> list[Queued]:
+        """SH-2, retiring this shard: grant every account it owns to ``destination(account)``
+        and hand back its queue for the driver to route elsewhere. Accounts still
+        arriving are acquired in the next block and granted onward by the next drain."""
+        for account, owner in sorted(self.chain.owner.items()):
+            if owner == self.id and self.chain.owns(self.id, account) and account not in self.grants:
+                self.grants[account] = destination(account)
+        queued, self.queue = list(self.queue), deque()
+        return queued
+
+    def holds_nothing(self) -> bool:
+        """No account owned or arriving, nothing queued or granted: a drained shard."""
+        return not self.queue and not self.incoming and not self.grants and self.id not in self.chain.owner.values()
+
     def _runnable(self) -> list[Queued]:
         """Queued transactions whose sender's nonce is next: only these compete for accounts.
 
@@ -273,7 +289,7 @@ class ShardMachine:
         needed = {a for q in self._runnable() for a in needs(q.tx)} | released
         out = []
         for account in sorted(self.borrowed):
-            home = self.placement.home(account, self.chain)
+            home = self.placement.home(account, self.chain, self.live if self.live is not None else self.chain.shards)
             if home is None or home == self.id:
                 self.borrowed.discard(account)
             elif account not in needed and self.chain.owns(self.id, account):

@@ -78,6 +78,7 @@ class Metrics:
     broken_away: dict[str, str] = field(default_factory=dict)
     transfer_parts: list[TransferParts] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
+    shard_changes: list[tuple[int, str, str]] = field(default_factory=list)  # (time, add|remove, shard), SH-2
 
     def percentile(self, q: float) -> int | None:
         if not self.latencies:
@@ -105,4 +106,5 @@ class Metrics:
                 part: _spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")
             },
             "queue_wait_ms": _spread(self.queue_waits),
+            "shard_changes": [{"t_ms": t, "change": c, "shard": s} for t, c, s in self.shard_changes],
         }

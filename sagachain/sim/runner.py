@@ -47,6 +47,7 @@ from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
 from sagachain.sim.metrics import Metrics, TransferClock
 from sagachain.sim.network import Network
+from sagachain.sim.scaling import Scaler
 from sagachain.sim.timeseries import TimeSeries
 from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
 from sagachain.sim.world import World
@@ -76,8 +77,13 @@ class Simulation:
         self.metrics = Metrics()
         self.blocks: list[Block] = []
         self.placement = self.sc.placement_strategy
+        # SH-2: shards taking accounts and transactions now; enclave shards always do
+        self.live: set[str] = set(self.sc.initially_live()) | {r.id for r in world.genesis.shards if r.enclave}
+        self.retiring: set[str] = set()
+        self.scaler = Scaler(self.sc.scaling_policy) if self.sc.scaling_policy else None
+        self._waits_seen = 0
         self.machines = {
-            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None, placement=self.placement)
+            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None, placement=self.placement, live=self.live, max_txs=self.sc.timing.block_txs)
             for r in world.genesis.shards
         }
         self.bad: dict[str, list[Misbehaviour]] = {}
@@ -122,7 +128,48 @@ class Simulation:
 
     def sample(self) -> None:
         self.series.sample(self.events.now, self)
+        if self.scaler is not None:
+            self.scale()
         self.events.after(self.sc.timing.sample, self.sample, priority=1)
+
+    def scale(self) -> None:
+        """SH-2: feed the queue wait to the scaler and add or retire a public shard."""
+        assert self.scaler is not None
+        now = self.events.now
+        waits = self.metrics.queue_waits[self._waits_seen :]
+        self._waits_seen = len(self.metrics.queue_waits)
+        waits += [now - q.arrived for sid in self.live_public() for q in self.machines[sid].queue]
+        signal = sum(waits) / len(waits) if waits else 0.0
+        pool = [sid for sid, _ in self.sc.public]
+        change = self.scaler.decide(now, signal, len(self.live_public()), len(pool))
+        if change > 0:
+            sid = next(s for s in pool if s not in self.live)
+            self.retiring.discard(sid)
+            self.live.add(sid)
+            self.metrics.shard_changes.append((now, "add", sid))
+        elif change < 0:
+            sid = max(self.live_public(), key=pool.index)
+            self.live.discard(sid)
+            self.retiring.add(sid)
+            self.metrics.shard_changes.append((now, "remove", sid))
+
+    def live_public(self) -> list[str]:
+        return [sid for sid, _ in self.sc.public if sid in self.live]
+
+    def _drain(self, sid: str) -> None:
+        """A retiring shard hands its accounts and queue to live shards; once empty it goes dormant."""
+        machine = self.machines[sid]
+        for item in machine.drain(self._destination):
+            self.machines[self.route(item.tx)].queue.append(item)
+        if machine.holds_nothing():
+            self.retiring.discard(sid)
+
+    def _destination(self, account: bytes) -> str:
+        home = self.placement.home(account, self.chain, self.live)
+        if home is not None:
+            return home
+        live = self.live_public()
+        return live[int.from_bytes(account[:8], "big") % len(live)]
 
     def has_quorum(self, sid: str) -> bool:
         """SH-1: more than two thirds of the committee must be up to sign a block."""
@@ -149,20 +196,40 @@ class Simulation:
 
     def route(self, tx: Transaction) -> str:
         """The shard that should run ``tx``: the home (or else the holder) of its first
-        enclave account, or of its payer for an open transaction."""
+        enclave account, or of its payer for an open transaction (see ``_unloaded``)."""
         accounts = [a for a in tx.account_ids() if self.chain.account_enclave(a) is not None] or [tx.gas_payer]
         account = accounts[0]
-        home = self.placement.home(account, self.chain)
+        home = self.placement.home(account, self.chain, self.live)
         if home is not None:
             return home
         transit = self.chain.transit.get(account)
-        return transit.to_shard if transit else self.chain.owner[account]
+        holder = transit.to_shard if transit else self.chain.owner[account]
+        if holder not in self.live:
+            return self._destination(account)
+        if self.chain.account_enclave(account) is None:
+            return self._unloaded(holder)
+        return holder
+
+    def _unloaded(self, holder: str) -> str:
+        """Locality first, but not into a backlog: a public holder whose queue is more than
+        twice the shortest live queue (plus a block's worth) yields to the shortest, which
+        then pulls the accounts (L2L-1). This is how a newly added shard gets work (SH-2)."""
+        loads = {sid: len(self.machines[sid].queue) for sid in self.live_public()}
+        if holder not in loads:
+            return holder
+        least = min(loads, key=lambda sid: (loads[sid], sid))
+        return least if loads[holder] > 2 * loads[least] + self.sc.timing.block_txs else holder
 
     def tick(self, sid: str) -> None:
         if sid in self.stopped:
             return
         machine = self.machines[sid]
         now = self.events.now
+        if sid in self.retiring:
+            self._drain(sid)
+        elif sid not in self.live:  # a dormant shard of the pool (SH-2)
+            self.events.after(self.sc.timing.block_interval, lambda: self.tick(sid))
+            return
         if sid not in self.in_flight and self.has_quorum(sid):
             for owner, request in machine.requests(now):
                 self.transfers.requested.setdefault((request.account, sid), now)
@@ -224,7 +291,7 @@ class Simulation:
 
     def _honour(self, sid: str, machine: ShardMachine, proposal: Proposal, block: Block) -> None:
         now = self.events.now
-        self.placement.observe(block, self.chain)
+        self.placement.observe(block, self.chain, self.live)
         if machine.store is not None:
             machine.store.write(proposal.enclave_writes)
             machine.store.snapshots.update(proposal.snapshots)

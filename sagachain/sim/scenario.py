@@ -19,6 +19,7 @@ from typing import Any
 from sagachain.core.genesis import Params
 from sagachain.sim.costs import CostModel
 from sagachain.sim.network import NetworkModel, Uniform
+from sagachain.sim.scaling import ScalingPolicy
 from shards.placement import LookAhead, Placement
 from sagachain.errors import InputError
 
@@ -77,13 +78,15 @@ class Scheduled:
 class Timing:
     """Virtual-time settings, in ms. ``latency`` and ``jitter`` are the default
     network's uniform latency (latency .. latency + jitter) unless ``s.network``
-    sets a model; ``sample`` is the period of the time series in results."""
+    sets a model; ``sample`` is the period of the time series in results;
+    ``block_txs`` (a count, not a time) caps the transactions of one block."""
 
     duration: int = 20_000
     block_interval: int = 500
     latency: int = 40
     jitter: int = 10
     sample: int = 1_000
+    block_txs: int = 64  # most transactions one block carries: a shard's capacity per block
 
 
 class Scenario:
@@ -106,6 +109,8 @@ class Scenario:
         self.scheduled: list[Scheduled] = []
         self.network_model: NetworkModel | None = None
         self.placement_strategy: Placement = LookAhead()
+        self.dormant: list[str] = []  # public shards of the pool not live at the start (SH-2)
+        self.scaling_policy: ScalingPolicy | None = None
         self.cost_model = CostModel()
 
     # -- parameters --------------------------------------------------------------
@@ -166,11 +171,26 @@ class Scenario:
             return self.network_model
         return NetworkModel(latency=Uniform(self.timing.latency, self.timing.latency + self.timing.jitter))
 
-    def public_shards(self, count: int, nodes: int = 4) -> list[str]:
-        """Declare ``count`` public shards with ``nodes`` committee nodes each."""
+    def public_shards(self, count: int, nodes: int = 4, active: int | None = None) -> list[str]:
+        """Declare ``count`` public shards with ``nodes`` committee nodes each.
+
+        With ``active`` fewer than ``count``, only that many take part at the
+        start; the rest are the pool ``s.scaling`` may add (SH-2).
+        """
+        if active is not None and not 1 <= active <= count:
+            raise InputError(f"active={active} must be between 1 and the {count} shards declared")
         ids = [f"P{len(self.public) + i}" for i in range(count)]
         self.public.extend((sid, nodes) for sid in ids)
+        self.dormant.extend(ids[active if active is not None else count :])
         return ids
+
+    def scaling(self, target_ms: int, low_ms: int, **policy: int) -> None:
+        """Add and remove public shards from the pool as the queue wait crosses ``target_ms`` / ``low_ms`` (SH-2)."""
+        self.scaling_policy = ScalingPolicy(target_ms=target_ms, low_ms=low_ms, **policy)
+
+    def initially_live(self) -> list[str]:
+        """Public shards taking part from the start."""
+        return [sid for sid, _ in self.public if sid not in self.dormant]
 
     def enclave(self, name: str, shards: int = 1, nodes: int = 4) -> list[str]:
         """Declare an enclave with its own shards (SH-3: enclave shards are explicit)."""

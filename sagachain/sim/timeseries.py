@@ -77,7 +77,7 @@ class TimeSeries:
         recent = m.latencies[last["latencies"] :]
         committed = sum(delta[f"committed_{k}"] for k in KINDS)
         queued = [now - q.arrived for machine in sim.machines.values() for q in machine.queue]
-        live = [sid for sid in sim.machines if sid not in sim.stopped and sim.has_quorum(sid)]
+        live = [sid for sid in sim.machines if sid in sim.live and sid not in sim.stopped and sim.has_quorum(sid)]
         row: dict[str, Any] = {
             "t_ms": now,
             **{f"committed_{k}": delta[f"committed_{k}"] for k in KINDS},

@@ -80,7 +80,7 @@ def build_world(sc: Scenario) -> World:
             committee.append(node_id)
         shards.append(ShardRecord(id=shard_id, enclave=enclave, committee=tuple(committee)))
 
-    public_ids = [sid for sid, _ in sc.public]
+    public_ids = sc.initially_live()  # accounts start on the shards live at the start (SH-2)
     account_keys: dict[bytes, KeyPair] = {}
     accounts: list[AccountRecord] = []
     objects: list[PublicObject] = []
