@@ -53,6 +53,10 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
     console.print(f"chain written to [bold]{out / summary['chain']['file']}[/bold]  (blake3 {summary['chain']['blake3'][:16]}...)")
 
 
+def _ok(flag: bool) -> str:
+    return "holds" if flag else "BROKEN"
+
+
 def _transfer_split(parts: dict[str, dict[str, Any]]) -> str:
     if not parts["total"]["count"]:
         return "no transfers"
@@ -91,6 +95,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("supply genesis = circulating + fees", f"{summary['supply']['genesis']} = {summary['supply']['circulating']} + {summary['supply']['fees']}"),
         ("wall time", f"{summary['wall_seconds']:.2f} s"),
     ]
+    checks = summary["checks"]
+    rows.append(("invariants: supply / single ownership", f"{_ok(checks['supply'])} / {_ok(checks['single_ownership'])}"))
+    rows.append(("enclave plaintext found in public data", str(checks["plaintext_found"])))
+    audit = checks["audit"]
+    rows.append(("audit of the chain", audit["verdict"] + "".join(f", {rule} x{n}" for rule, n in audit["violations"].items())))
     for rule, count in m["rejected_transactions"].items():
         rows.append((f"refused by {rule}", str(count)))
     for enclave, where in m["terminated"].items():

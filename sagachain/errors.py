@@ -17,6 +17,18 @@ class SagaError(Exception):
         super().__init__(f"[{rule}] {message}" if rule else message)
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by state, not by constructor arguments: subclasses take different ones,
+        and errors cross process boundaries (a sweep's Dask workers)."""
+        return (_restore, (type(self), str(self), dict(self.__dict__)))
+
+
+def _restore(cls: type[SagaError], text: str, state: dict[str, object]) -> SagaError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, text)
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(SagaError):
     """Raised when user input (a scenario, a CLI argument, a key file) is invalid."""

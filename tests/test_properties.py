@@ -186,3 +186,22 @@ def test_changing_any_byte_of_a_chain_file_fails_the_audit(position: float, mask
     except ChainFormatError:
         return  # exit status 2: not a readable chain
     assert not audit_chain(chain, default_tools()).ok
+
+
+def test_every_run_ends_with_its_checks_and_they_find_a_leak(tmp_path: Path) -> None:
+    """The run's own confidentiality check: clean on an honest run, and it catches a leaking committee."""
+    from sagachain.sim.checks import plaintext_in, run_checks
+
+    honest = simulate(workload(1, 4, 4, "cnry-honest-value"))
+    chain_path = tmp_path / "chain.sgc"
+    chain_path.write_bytes(chain_bytes(tmp_path, honest.genesis, honest.blocks))
+    checks = run_checks(honest.result.chain, chain_path, b"{}", [*honest.initial.values(), *honest.world.stores.values()])
+    assert checks.ok and checks.audit_verdict == "well-formed"
+
+    def leaking(s: Scenario) -> None:
+        workload(1, 4, 4, "cnry-leaked-value")(s)
+        s.misbehave("acme/0", "leak_state")
+
+    leaked = simulate(leaking)
+    public = chain_bytes(tmp_path, leaked.genesis, leaked.blocks)
+    assert "cnry-leaked-value" in plaintext_in(public, list(leaked.initial.values()))

@@ -20,12 +20,11 @@ from typing import Any
 from sagachain import __version__
 from sagachain.core.chainfile import write_chain
 from sagachain.core.encoding import hash_bytes
+from sagachain.sim.checks import run_checks
 from sagachain.sim.runner import SimResult
 from shards.enclave_store import EnclaveStore
 
 CHAIN_NAME = "chain.sgc"
-
-
 RESULTS_NAME = "results.json"
 
 
@@ -43,13 +42,19 @@ def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]
         key_path.write_text(key.hex() + "\n")
         key_path.chmod(0o600)
     summary = summarize(result, chain_path)
-    (out / RESULTS_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    checks = run_checks(result.chain, chain_path, _dump(summary), [*initial.values(), *result.world.stores.values()])
+    summary["checks"] = checks.to_json()
+    (out / RESULTS_NAME).write_text(_dump(summary).decode())
     result.series.write_csv(out / "timeseries.csv")
     if plots:
         from sagachain.sim.plots import write_plots  # matplotlib is slow to import; only when drawing
 
         write_plots(out / "plots", result.series.rows, result.blocks, result.chain, result.world.scenario.seed)
     return summary
+
+
+def _dump(summary: dict[str, Any]) -> bytes:
+    return (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
 
 
 def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:

@@ -320,5 +320,5 @@ def _convert(name: str, raw: str, default: Any) -> Any:
         if kind in (int, float, str):
             return kind(raw)
     except ValueError:
-        raise InputError(f"setting {name}={raw!r} is not a {kind.__name__}, as the scenario's default {default!r} is") from None
+        raise InputError(f"setting {name}={raw!r} is not of type {kind.__name__}, as the scenario's default {default!r} is") from None
     raise InputError(f"setting {name}: the scenario's default {default!r} is not an int, float, bool or str")
