@@ -231,9 +231,11 @@ class ShardMachine:
         height = self.height + 1
         draft = _DraftBlock(self.id, height)
         for account, (ref, state_hash) in sorted(self.incoming.items()):
+            if not self._state_arrived(account, state_hash):
+                continue  # an enclave account whose off-chain state has not reached this shard yet
             entries.append(AcquireEntry(account=account, release=ref, state_hash=state_hash))
             chain.apply_entry(draft, len(entries) - 1, entries[-1])
-        self.incoming.clear()
+            del self.incoming[account]
         for deploy in self.deploys:
             entries.append(deploy)
             chain.apply_entry(draft, len(entries) - 1, deploy)
@@ -295,6 +297,13 @@ class ShardMachine:
             elif account not in needed and self.chain.owns(self.id, account):
                 out.append(self._release(account, home, store))
         return out
+
+    def _state_arrived(self, account: bytes, state_hash: bytes) -> bool:
+        """An enclave account is acquired only once this shard's replica of the enclave's
+        off-chain state matches the hash its release published (TX-3, L2L-1)."""
+        if self.store is None or self.chain.account_enclave(account) is None:
+            return True
+        return self.store.account_hash(account) == state_hash
 
     def _ready(self, tx: Transaction) -> bool:
         """All accounts co-resident here (L2L-1) and the sender's next nonce in sequence."""

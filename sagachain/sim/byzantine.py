@@ -12,6 +12,10 @@ auditor must name the rule each one breaks; tests check that it does.
 - ``cross_enclave``: a transaction touching two enclaves is included (CMI-4).
 - ``strict_deploy``: an open class with a private base is deployed under the
   strict policy (CLS-3); handled where deploys are accepted.
+- ``withhold``: an enclave shard keeps its blocks' off-chain state changes from
+  the enclave's other shards. Its blocks stay well-formed, so nothing public
+  shows it; the other members notice when the changes do not come
+  (``Simulation.deliver_final``), and accounts it releases cannot be acquired.
 """
 
 from __future__ import annotations

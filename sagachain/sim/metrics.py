@@ -79,6 +79,8 @@ class Metrics:
     transfer_parts: list[TransferParts] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
     shard_changes: list[tuple[int, str, str]] = field(default_factory=list)  # (time, add|remove, shard), SH-2
+    withheld_blocks: int = 0  # enclave blocks whose off-chain state the producer kept to itself
+    withheld_noticed: list[tuple[str, int, str, int]] = field(default_factory=list)  # (shard, height, replica, ms after final)
 
     def percentile(self, q: float) -> int | None:
         if not self.latencies:
@@ -106,5 +108,11 @@ class Metrics:
                 part: _spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")
             },
             "queue_wait_ms": _spread(self.queue_waits),
+            "withholding": {
+                "withheld_blocks": self.withheld_blocks,
+                "noticed": len(self.withheld_noticed),
+                "first_noticed_ms": min((d for *_, d in self.withheld_noticed), default=None),
+                "noticed_by": sorted({r for _, _, r, _ in self.withheld_noticed}),
+            },
             "shard_changes": [{"t_ms": t, "change": c, "shard": s} for t, c, s in self.shard_changes],
         }

@@ -52,6 +52,7 @@ from sagachain.sim.timeseries import TimeSeries
 from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
 from sagachain.sim.world import World
 from shards.execution import kind_of
+from shards.enclave_store import EnclaveStore
 from shards.shard import Proposal, Request, ShardMachine
 
 
@@ -83,9 +84,12 @@ class Simulation:
         self.scaler = Scaler(self.sc.scaling_policy) if self.sc.scaling_policy else None
         self._waits_seen = 0
         self.machines = {
-            r.id: ShardMachine(r, self.chain, store=world.stores.get(r.enclave) if r.enclave else None, placement=self.placement, live=self.live, max_txs=self.sc.timing.block_txs)
+            r.id: ShardMachine(r, self.chain, store=self._replica(r.id, r.enclave), placement=self.placement, live=self.live, max_txs=self.sc.timing.block_txs)
             for r in world.genesis.shards
         }
+        self.state_links: dict[tuple[str, str], int] = {}  # (from, to) -> last delivery time, FIFO
+        self.state_arrived: set[tuple[str, int, str]] = set()  # (shard, height, replica) applied
+        self.held_state: list[tuple[str, str, Block, Proposal]] = []
         self.bad: dict[str, list[Misbehaviour]] = {}
         for m in self.sc.misbehaviours:
             if m.shard not in self.machines:
@@ -94,6 +98,7 @@ class Simulation:
         self.network = Network(self.sc.resolved_network(), random.Random(f"network/{self.sc.seed}"), shards=len(self.machines))
         self.costs = self.sc.cost_model
         self.held: list[tuple[str, str, Block]] = []  # gossip waiting for a partition to heal
+        self.final_at: dict[tuple[str, int], int] = {}
         self.down: dict[str, int] = {sid: 0 for sid in self.machines}  # crashed committee members
         self.series = TimeSeries(self.sc.timing.sample)
         self.transfers = TransferClock()
@@ -170,6 +175,14 @@ class Simulation:
             return home
         live = self.live_public()
         return live[int.from_bytes(account[:8], "big") % len(live)]
+
+    def _replica(self, sid: str, enclave: str | None) -> EnclaveStore | None:
+        """Each enclave shard keeps its own replica of the enclave's off-chain state; the
+        first shard's is the world's store (what the end-of-run checks read)."""
+        if enclave is None:
+            return None
+        store = self.world.stores[enclave]
+        return store if sid == self.sc.enclaves[enclave][0][0] else store.copy()
 
     def has_quorum(self, sid: str) -> bool:
         """SH-1: more than two thirds of the committee must be up to sign a block."""
@@ -295,6 +308,7 @@ class Simulation:
         if machine.store is not None:
             machine.store.write(proposal.enclave_writes)
             machine.store.snapshots.update(proposal.snapshots)
+            self._share_state(sid, block, proposal)
         kind = "enclave" if machine.enclave else "public"
         self.metrics.coinbase[kind] += block.header.coinbase
         for entry in block.entries:
@@ -324,11 +338,54 @@ class Simulation:
         self.gossip(sid, block)
 
     def deliver_final(self, target: ShardMachine, block: Block) -> None:
-        """A final block reaches another shard: it learns heads and the releases addressed to it."""
+        """A final block reaches another shard: it learns heads and the releases addressed to it.
+
+        A shard of the same enclave also expects that block's off-chain state
+        changes; if they have not come within ``state_timeout``, its members
+        notice that the producer withholds them.
+        """
         for entry in block.entries:
             if isinstance(entry, ReleaseEntry) and entry.to_shard == target.id:
                 self.transfers.known(entry.account, target.id, self.events.now)
         target.on_final(block)
+        if target.enclave is not None and target.enclave == self.chain.shard_enclave(block.shard) and _changes_state(block):
+            final_at = self.final_at.get((block.shard, block.height), self.events.now)
+            self.events.after(self.sc.timing.state_timeout, lambda: self._expect_state(block, target.id, final_at))
+
+    def _expect_state(self, block: Block, replica: str, final_at: int) -> None:
+        if (block.shard, block.height, replica) not in self.state_arrived:
+            self.metrics.withheld_noticed.append((block.shard, block.height, replica, self.events.now - final_at))
+
+    def _share_state(self, sid: str, block: Block, proposal: Proposal) -> None:
+        """Send a final enclave block's off-chain writes to the enclave's other shards (sealed, MEM-4),
+        unless the producer withholds them."""
+        if not (proposal.enclave_writes or proposal.snapshots):
+            return
+        self.final_at[(sid, block.height)] = self.events.now
+        if self._misbehaving_now(sid, "withhold", block.height):
+            self.metrics.withheld_blocks += 1
+            return
+        enclave = self.machines[sid].enclave
+        for other in self.sc.enclaves[enclave or ""][0]:
+            if other != sid:
+                self._send_state(sid, other, block, proposal)
+
+    def _send_state(self, sid: str, other: str, block: Block, proposal: Proposal) -> None:
+        size = sum(len(v.encode()) for v in proposal.enclave_writes.values() if v is not None)
+        delay = self.network.send(sid, other, size)
+        if delay is None:
+            self.held_state.append((sid, other, block, proposal))
+            return
+        arrive = max(self.state_links.get((sid, other), 0), self.events.now + delay)  # in order per link
+        self.state_links[(sid, other)] = arrive
+        self.events.at(arrive, lambda: self._apply_state(sid, other, block, proposal))
+
+    def _apply_state(self, sid: str, other: str, block: Block, proposal: Proposal) -> None:
+        store = self.machines[other].store
+        assert store is not None
+        store.write(proposal.enclave_writes)
+        store.snapshots.update(proposal.snapshots)
+        self.state_arrived.add((sid, block.height, other))
 
     def gossip(self, sid: str, block: Block) -> None:
         size = len(encode(block_to_wire(block)))
@@ -356,6 +413,9 @@ class Simulation:
             for sid, other, block in held:
                 delay = self.network.gossip(sid, other, len(encode(block_to_wire(block)))) or 0
                 self.events.after(delay, lambda t=self.machines[other], b=block: self.deliver_final(t, b))
+            held_state, self.held_state = self.held_state, []
+            for sid, other, block, proposal in held_state:
+                self._send_state(sid, other, block, proposal)
         elif item.action in ("crash", "restart"):
             sid, nodes = item.args["shard"], int(item.args["nodes"])
             size = len(self.machines[sid].record.committee)
@@ -391,7 +451,9 @@ class Simulation:
         enclave = self.chain.account_enclave(account)
         if enclave is None:
             raise InputError(f"rollback of {args['account']!r}: only enclave accounts roll back (TX-7)")
-        store = self.world.stores[enclave]
+        owner = self.chain.owner[account]
+        store = self.machines[owner].store
+        assert store is not None
         history = [ref for ref, saved in store.snapshots.items() if account in saved]
         back = int(args["back"])  # type: ignore[call-overload]
         if len(history) <= back:
@@ -399,16 +461,18 @@ class Simulation:
             return
         ref = history[-1 - back]
         target = self.chain.entry_at(ref)
-        owner = self.chain.owner[account]
         self.machines[owner].rollback(list(store.snapshots[ref]), ref, target.state_hash)
+
+    def _misbehaving_now(self, sid: str, kind: str, height: int) -> bool:
+        return any(m.kind == kind and m.at_height <= height < m.at_height + m.count for m in self.bad.get(sid, []))
 
     def _misbehaving(self, sid: str, kind: str) -> bool:
         return any(m.kind == kind for m in self.bad.get(sid, []))
 
     def _misbehave(self, sid: str, block: Block) -> Block:
         for m in self.bad.get(sid, []):
-            if not m.at_height <= block.height < m.at_height + m.count:
-                continue
+            if m.kind in ("withhold", "strict_deploy") or not m.at_height <= block.height < m.at_height + m.count:
+                continue  # those two act elsewhere (state sharing, deploys), not on the block
             tampered: Block | None = None
             if m.kind == "overmint":
                 tampered = byzantine.overmint(self.chain, block)
@@ -438,3 +502,8 @@ class Simulation:
         self.events.run(self.sc.timing.duration, self.on_progress)
         self.series.sample(self.events.now, self)
         return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network)
+
+
+def _changes_state(block: Block) -> bool:
+    """A block whose enclave transactions or rollbacks change the enclave's off-chain state."""
+    return any(isinstance(e, EnclaveEntry | MixedEntry | RollbackEntry) for e in block.entries)

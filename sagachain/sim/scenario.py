@@ -23,7 +23,7 @@ from sagachain.sim.scaling import ScalingPolicy
 from shards.placement import LookAhead, Placement
 from sagachain.errors import InputError
 
-MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy")
+MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy", "withhold")
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Timing:
     jitter: int = 10
     sample: int = 1_000
     block_txs: int = 64  # most transactions one block carries: a shard's capacity per block
+    state_timeout: int = 2_000  # how long an enclave shard waits for a sibling's off-chain state changes
 
 
 class Scenario:
