@@ -52,8 +52,11 @@ class Priority:
 
 @dataclass(frozen=True, slots=True)
 class Queued:
+    """A transaction waiting in a shard's queue; ``kind`` (TX-2..TX-4) is fixed when it is queued."""
+
     tx: Transaction
     arrived: int
+    kind: str = "open"
 
     @property
     def priority(self) -> Priority:

@@ -122,7 +122,7 @@ class ShardMachine:
         if kind != OPEN and enclave != self.enclave:
             self.rejected.append(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))
             return
-        self.queue.append(Queued(tx, now))
+        self.queue.append(Queued(tx, now, kind))
 
     def submit_deploy(self, entry: DeployEntry, tools: Tools) -> None:
         """CLS-1, CLS-3: deploy a class in the next block if the rules allow it."""
@@ -251,7 +251,7 @@ class ShardMachine:
             for item in list(self.queue):
                 if len(included) >= self.max_txs:
                     break
-                if (kind_of(chain, item.tx)[0] == OPEN) != opens or not self._ready(item.tx):
+                if (item.kind == OPEN) != opens or not self._ready(item.tx):
                     continue
                 charge = None if opens else gas_3_charge(floor, open_gas)
                 try:

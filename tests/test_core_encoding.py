@@ -67,3 +67,13 @@ def test_records_round_trip_and_bad_shapes_name_the_field() -> None:
     broken["height"] = "three"
     with pytest.raises(WireError, match="height"):
         from_wire(BlockHeader, broken)
+
+
+def test_str_key_order_is_the_order_of_their_encodings() -> None:
+    """The fast path for str keys must agree with sorting by encoded bytes, across length classes."""
+    import msgpack
+
+    keys = ["b", "a", "ab", "é", "z" * 31, "y" * 32, "x" * 255, "w" * 256, "", "10", "9"]
+    encoded = encode({k: 0 for k in keys})
+    order = list(msgpack.unpackb(encoded, raw=False).keys())
+    assert order == sorted(keys, key=lambda k: msgpack.packb(k, use_bin_type=True))

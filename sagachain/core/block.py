@@ -23,13 +23,13 @@ Entry kinds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from sagachain.core.encoding import hash_value
 from sagachain.core.objects import ClassRecord, StoredObject
 from sagachain.core.tx import ENCLAVE, MIXED, OPEN, Transaction
-from sagachain.core.wire import WireError, from_wire, to_wire
+from sagachain.core.wire import DERIVED, WireError, from_wire, to_wire
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,10 +205,11 @@ class BlockHeader:
     coinbase: int
     fees: int
     tax: int
+    hash: bytes = field(default=b"", init=False, repr=False, compare=False, metadata={DERIVED: True})
 
-    @property
-    def hash(self) -> bytes:
-        return hash_value(["block", to_wire(self)])
+    def __post_init__(self) -> None:
+        # The block hash: what votes sign and children name as parent; computed once.
+        object.__setattr__(self, "hash", hash_value(["block", to_wire(self)]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,7 +55,13 @@ def _canonical(value: Any) -> Any:
         return [_canonical(v) for v in value]
     if isinstance(value, dict):
         items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
-        items.sort(key=lambda kv: _packb(kv[0]))
+        if all(type(k) is str for k, _ in items):
+            # A str encodes as its length class and length, then its UTF-8 bytes, and the
+            # classes grow with the length: ordering by (byte length, bytes) is ordering by
+            # encoding, without encoding every key.
+            items.sort(key=lambda kv: (len(kv[0].encode()), kv[0].encode()))
+        else:
+            items.sort(key=lambda kv: _packb(kv[0]))
         return _SortedMap(items)
     raise RuleViolation("OBJ-5", f"cannot encode a value of type {type(value).__name__}")
 

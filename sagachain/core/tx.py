@@ -13,11 +13,11 @@ SagaCoin, which enclave accounts never hold (MINT-1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sagachain.core.encoding import hash_value
 from sagachain.core.keys import KeyPair, verify
-from sagachain.core.wire import to_wire
+from sagachain.core.wire import DERIVED, to_wire
 
 OPEN = "open"
 ENCLAVE = "enclave"
@@ -43,16 +43,17 @@ class Transaction:
     accounts: tuple[AccountUse, ...]
     script: str
     signature: bytes
+    id: bytes = field(default=b"", init=False, repr=False, compare=False, metadata={DERIVED: True})
+
+    def __post_init__(self) -> None:
+        # The id is asked for constantly (queues, placement, replay protection); hash once.
+        object.__setattr__(self, "id", hash_value(["tx", self.unsigned()]))
 
     def unsigned(self) -> dict[str, object]:
+        """Everything but the signature: what the id hashes and the sender signs."""
         wire = to_wire(self)
         del wire["signature"]
         return wire
-
-    @property
-    def id(self) -> bytes:
-        """The transaction id: hash of everything but the signature (what is signed)."""
-        return hash_value(["tx", self.unsigned()])
 
     def account_ids(self) -> tuple[bytes, ...]:
         return tuple(use.account for use in self.accounts)
@@ -81,11 +82,7 @@ def make_transaction(
         script=script,
         signature=b"",
     )
-    return Transaction(**{**_fields(draft), "signature": key.sign(draft.id)})
-
-
-def _fields(tx: Transaction) -> dict[str, object]:
-    return {name: getattr(tx, name) for name in Transaction.__dataclass_fields__}
+    return replace(draft, signature=key.sign(draft.id))
 
 
 def classify(enclaves_touched: set[str], touches_public: bool) -> str:

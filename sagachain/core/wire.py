@@ -37,12 +37,21 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, ObjRef):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: to_wire(getattr(value, name)) for name in wire_fields(type(value))}
     if isinstance(value, tuple | list):
         return [to_wire(v) for v in value]
     if isinstance(value, dict):
         return {k: to_wire(v) for k, v in value.items()}
     return value
+
+
+DERIVED = "derived"  # field metadata: a cache computed from the other fields, never on the wire
+
+
+@cache
+def wire_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a record that go on the wire: all but the derived ones."""
+    return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get(DERIVED))
 
 
 @cache
@@ -81,7 +90,7 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
         if not isinstance(data, dict):
             raise WireError(f"{where}: expected a map for {tp.__name__}, got {type(data).__name__}")
         hints = _hints(tp)
-        names = [f.name for f in dataclasses.fields(tp)]
+        names = list(wire_fields(tp))
         missing = [n for n in names if n not in data]
         extra = [k for k in data if k not in names]
         if missing or extra:

@@ -99,6 +99,7 @@ class Simulation:
         self.costs = self.sc.cost_model
         self.held: list[tuple[str, str, Block]] = []  # gossip waiting for a partition to heal
         self.final_at: dict[tuple[str, int], int] = {}
+        self.sizes: dict[bytes, int] = {}
         self.down: dict[str, int] = {sid: 0 for sid in self.machines}  # crashed committee members
         self.series = TimeSeries(self.sc.timing.sample)
         self.transfers = TransferClock()
@@ -255,7 +256,7 @@ class Simulation:
             self._count_rejections(machine, before)
             if proposal is not None:
                 self.in_flight.add(sid)
-                size = len(encode(block_to_wire(proposal.block)))
+                size = self._size(proposal.block)
                 votes = self.network.send(sid, sid, size) or 0
                 back = self.network.send(sid, sid) or 0
                 delay = self.costs.build_ms(proposal.block, size) + votes + self.costs.validate_ms(proposal.block, size, len(committee)) + back
@@ -387,8 +388,14 @@ class Simulation:
         store.snapshots.update(proposal.snapshots)
         self.state_arrived.add((sid, block.height, other))
 
+    def _size(self, block: Block) -> int:
+        """Encoded size of a block, for bandwidth and cost; computed once per block."""
+        if block.hash not in self.sizes:
+            self.sizes[block.hash] = len(encode(block_to_wire(block)))
+        return self.sizes[block.hash]
+
     def gossip(self, sid: str, block: Block) -> None:
-        size = len(encode(block_to_wire(block)))
+        size = self._size(block)
         for other, target in self.machines.items():
             if other == sid:
                 continue
@@ -411,7 +418,7 @@ class Simulation:
             self.network.heal()
             held, self.held = self.held, []
             for sid, other, block in held:
-                delay = self.network.gossip(sid, other, len(encode(block_to_wire(block)))) or 0
+                delay = self.network.gossip(sid, other, self._size(block)) or 0
                 self.events.after(delay, lambda t=self.machines[other], b=block: self.deliver_final(t, b))
             held_state, self.held_state = self.held_state, []
             for sid, other, block, proposal in held_state:
