@@ -55,11 +55,11 @@ def load_scenario(s: Any) -> None:
 def simulate(scenario: Any) -> Any:
     from sagachain.sim.runner import Simulation
     from sagachain.sim.world import build_world
-    from shards.tools import default_tools
+    from shards.tools import tools_for
 
     world = build_world(scenario)
     initial = {e: s.copy() for e, s in world.stores.items()}
-    return Simulation(world, default_tools(), None).run(), initial
+    return Simulation(world, tools_for(scenario.crypto), None).run(), initial
 
 
 def main() -> None:

@@ -52,8 +52,15 @@ def main() -> None:
     help="The hex key that opens the matching --enclave-state (OUT/enclaves/E.key).",
 )
 @click.option("--max-violations", default=20, show_default=True, type=click.IntRange(min=0), help="How many violations to list, in the table and the JSON report (the counts cover all of them).")
+@click.option(
+    "--crypto",
+    type=click.Choice(["real", "modelled"]),
+    default="real",
+    show_default=True,
+    help="How signatures are checked: Ed25519, or the stand-ins of a simulation run in modelled crypto mode.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: tuple[Path, ...], max_violations: int, quiet: bool) -> None:
+def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: tuple[Path, ...], max_violations: int, crypto: str, quiet: bool) -> None:
     """Check every rule public data can check over every block of CHAIN.
 
     Prints one line per rule (what it checks, how many blocks and
@@ -96,7 +103,7 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
             if store.enclave in enclaves:
                 raise InputError(f"enclave {store.enclave!r} is given twice (again in {state_path})")
             enclaves[store.enclave] = store
-        report = _run_audit(chain_file, enclaves, err, quiet)
+        report = _run_audit(chain_file, enclaves, err, quiet, crypto)
     except InputError as exc:
         err.print(f"error: {exc}", markup=False, style="red")
         sys.exit(2)
@@ -111,18 +118,20 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
     sys.exit(0 if report.ok else 1)
 
 
-def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Console, quiet: bool) -> AuditReport:
+def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Console, quiet: bool, crypto: str) -> AuditReport:
     """The audit, with a progress bar on stderr when it is a terminal and the chain is long."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sagachain.audit.auditor import audit_chain
+    from shards.tools import tools_for
 
+    tools = tools_for(crypto)
     total = len(chain_file.blocks)
     if quiet or not err.is_terminal or total < PROGRESS_MIN_BLOCKS:
-        return audit_chain(chain_file, None, enclaves)
+        return audit_chain(chain_file, tools, enclaves)
     with Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"), TimeElapsedColumn(), console=err, transient=True) as progress:
         task = progress.add_task("audit", total=total)
-        return audit_chain(chain_file, None, enclaves, lambda done: progress.update(task, completed=done))
+        return audit_chain(chain_file, tools, enclaves, lambda done: progress.update(task, completed=done))
 
 
 main.add_command(run)

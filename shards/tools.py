@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runtimes import check_script, compile_class
+from sagachain.core.keys import modelled_verify
 from sagachain.core.objects import ClassRecord
 from sagachain.core.rules.tools import Tools
 from sagachain.errors import ScriptError
@@ -35,3 +38,9 @@ def class_problem(cls: ClassRecord) -> str | None:
 
 def default_tools() -> Tools:
     return Tools(replay_open=replay_open, check_script=script_problem, check_class=class_problem)
+
+
+def tools_for(crypto: str) -> Tools:
+    """The tools for a chain made in ``crypto`` mode: ``real`` Ed25519, or ``modelled`` signatures."""
+    tools = default_tools()
+    return replace(tools, verify=modelled_verify) if crypto == "modelled" else tools

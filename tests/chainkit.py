@@ -19,7 +19,7 @@ from sagachain.sim.runner import SimResult, Simulation
 from sagachain.sim.scenario import Scenario
 from sagachain.sim.world import World, build_world
 from shards.enclave_store import EnclaveStore
-from shards.tools import default_tools
+from shards.tools import default_tools, tools_for
 
 WALLET = '''
 class Wallet(ClassAccount):
@@ -86,7 +86,7 @@ def simulate(build: Callable[[Scenario], None], seed: int = 1) -> Run:
     build(scenario)
     world = build_world(scenario)
     initial = {e: store.copy() for e, store in world.stores.items()}
-    result = Simulation(world, default_tools(), None).run()
+    result = Simulation(world, tools_for(scenario.crypto), None).run()
     return Run(world, result, initial)
 
 

@@ -49,3 +49,38 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
     except (BadSignatureError, ValueError):
         return False
     return True
+
+
+@dataclass(frozen=True)
+class ModelledKey:
+    """A stand-in for an Ed25519 key pair in very large simulations (``crypto: modelled``).
+
+    Its "signature" is a hash binding the public key to the message: a checker
+    can still tell which key signed what, but nothing is secret and nothing is
+    unforgeable. The simulator charges the real operations' cost in virtual
+    time instead (``sagachain.sim.costs``). Chains made this way audit clean
+    only with ``--crypto modelled``, and results say which mode ran.
+    """
+
+    seed: bytes = field(repr=False)
+    public: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public", hash_value(["modelled-public", self.seed]))
+
+    @classmethod
+    def derive(cls, *parts: str | bytes | int) -> ModelledKey:
+        return cls(hash_value(["sagachain-key", *parts]))
+
+    def sign(self, message: bytes) -> bytes:
+        return modelled_signature(self.public, message)
+
+
+def modelled_signature(public: bytes, message: bytes) -> bytes:
+    half = hash_value(["modelled-signature", public, message])
+    return half + half
+
+
+def modelled_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """The check of a ``ModelledKey`` signature (same signature as ``verify``)."""
+    return signature == modelled_signature(public, message)

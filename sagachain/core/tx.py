@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from sagachain.core.encoding import hash_value
-from sagachain.core.keys import KeyPair, verify
+from sagachain.core.keys import KeyPair, ModelledKey
 from sagachain.core.wire import DERIVED, to_wire
 
 OPEN = "open"
@@ -58,13 +58,10 @@ class Transaction:
     def account_ids(self) -> tuple[bytes, ...]:
         return tuple(use.account for use in self.accounts)
 
-    def signature_valid(self, public_key: bytes) -> bool:
-        return verify(public_key, self.id, self.signature)
-
 
 def make_transaction(
     *,
-    key: KeyPair,
+    key: KeyPair | ModelledKey,
     sender: bytes,
     nonce: int,
     gas_limit: int,

@@ -11,7 +11,7 @@ so every run re-checks, after the fact and from its own outputs:
   any enclave's off-chain state (initial or final), and no line of private
   code, occurs in the chain file or in results.json;
 - the auditor's verdict on the chain file, exactly as ``sagachain audit``
-  gives it (without enclave keys).
+  gives it (without enclave keys; with ``--crypto modelled`` for such runs).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sagachain.audit.auditor import audit_chain
 from sagachain.core.chainfile import read_chain
 from sagachain.core.ledger import ChainState
 from shards.enclave_store import EnclaveStore
-from shards.tools import default_tools
+from shards.tools import tools_for
 
 MIN_SECRET = 6  # shorter values (small words, tiny byte strings) occur in public data by chance
 
@@ -108,8 +108,8 @@ def _is_hex(text: str) -> bool:
     return len(text) % 2 == 0
 
 
-def run_checks(chain: ChainState, chain_path: Path, results_bytes: bytes, stores: list[EnclaveStore]) -> RunChecks:
-    report = audit_chain(read_chain(chain_path), default_tools())
+def run_checks(chain: ChainState, chain_path: Path, results_bytes: bytes, stores: list[EnclaveStore], crypto: str = "real") -> RunChecks:
+    report = audit_chain(read_chain(chain_path), tools_for(crypto))
     public = chain_path.read_bytes() + results_bytes
     return RunChecks(
         supply=supply_holds(chain),

@@ -12,7 +12,7 @@ from sagachain.sim.output import write_results
 from sagachain.sim.runner import SimResult, Simulation
 from sagachain.sim.scenario import Scenario
 from sagachain.sim.world import build_world
-from shards.tools import default_tools
+from shards.tools import tools_for
 
 
 def load_scenario(path: Path, seed: int, settings: dict[str, str] | None = None) -> Scenario:
@@ -54,6 +54,6 @@ def run_scenario(
     scenario = load_scenario(path, seed, settings)
     world = build_world(scenario)
     initial = {e: store.copy() for e, store in world.stores.items()}
-    result = Simulation(world, default_tools(), on_progress).run()
+    result = Simulation(world, tools_for(scenario.crypto), on_progress).run()
     summary = write_results(result, out, initial, plots)
     return result, summary

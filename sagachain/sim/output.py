@@ -41,8 +41,9 @@ def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]
         key_path = enclave_dir / f"{enclave}.key"
         key_path.write_text(key.hex() + "\n")
         key_path.chmod(0o600)
+    sc = result.world.scenario
     summary = summarize(result, chain_path)
-    checks = run_checks(result.chain, chain_path, _dump(summary), [*initial.values(), *result.world.stores.values()])
+    checks = run_checks(result.chain, chain_path, _dump(summary), [*initial.values(), *result.world.stores.values()], sc.crypto)
     summary["checks"] = checks.to_json()
     (out / RESULTS_NAME).write_text(_dump(summary).decode())
     result.series.write_csv(out / "timeseries.csv")
@@ -86,5 +87,5 @@ def summarize(result: SimResult, chain_path: Path) -> dict[str, Any]:
         },
         "costs": repr(sc.cost_model),
         "placement": type(sc.placement_strategy).__name__,
-        "crypto": "real",
+        "crypto": sc.crypto,
     }

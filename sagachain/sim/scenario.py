@@ -23,6 +23,7 @@ from sagachain.sim.scaling import ScalingPolicy
 from shards.placement import LookAhead, Placement
 from sagachain.errors import InputError
 
+REAL, MODELLED = "real", "modelled"  # crypto modes: compute every signature, or model them
 MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy", "withhold")
 
 
@@ -112,6 +113,7 @@ class Scenario:
         self.placement_strategy: Placement = LookAhead()
         self.dormant: list[str] = []  # public shards of the pool not live at the start (SH-2)
         self.scaling_policy: ScalingPolicy | None = None
+        self.crypto = REAL
         self.cost_model = CostModel()
 
     # -- parameters --------------------------------------------------------------
@@ -158,6 +160,14 @@ class Scenario:
             if not callable(getattr(strategy, method, None)):
                 raise InputError(f"placement {strategy!r} lacks the method {method}(); see shards/placement.py: Placement")
         self.placement_strategy = strategy
+
+    def crypto_mode(self, mode: str) -> None:
+        """``real`` (default): Ed25519 signatures are made and checked. ``modelled``: for very
+        large runs, keys and signatures are hash stand-ins (``sagachain.core.keys.ModelledKey``)
+        whose cost is only charged in virtual time; results say which mode ran."""
+        if mode not in (REAL, MODELLED):
+            raise InputError(f"crypto mode {mode!r}: choose {REAL!r} or {MODELLED!r}")
+        self.crypto = mode
 
     def costs(self, **figures: float) -> None:
         """Set processing costs charged in virtual time (``CostModel`` fields, microseconds)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from runtimes import builtin_account_class, compile_class, enclave_account_class, private_runtime, public_runtime
 from sagachain.core.encoding import hash_value
 from sagachain.core.genesis import Genesis, PublicObject
-from sagachain.core.keys import KeyPair
+from sagachain.core.keys import KeyPair, ModelledKey
 from sagachain.core.ledger import ChainState
 from sagachain.core.objects import (
     BALANCE_FIELD,
@@ -28,7 +28,7 @@ from sagachain.core.objects import (
     node_id_for,
 )
 from sagachain.errors import InputError
-from sagachain.sim.scenario import Scenario
+from sagachain.sim.scenario import MODELLED, Scenario
 from shards.enclave_store import EnclaveStore
 
 FOUNDATION = "foundation"
@@ -39,8 +39,8 @@ class World:
     scenario: Scenario
     genesis: Genesis
     account_ids: dict[str, bytes]
-    account_keys: dict[bytes, KeyPair]
-    node_keys: dict[bytes, KeyPair]
+    account_keys: dict[bytes, KeyPair | ModelledKey]
+    node_keys: dict[bytes, KeyPair | ModelledKey]
     stores: dict[str, EnclaveStore]
     enclave_keys: dict[str, bytes]
 
@@ -64,7 +64,8 @@ def build_world(sc: Scenario) -> World:
     classes = _classes(sc, account_ids, private_rt)
     by_name = {c.name: c for c in classes}
 
-    node_keys: dict[bytes, KeyPair] = {}
+    keys = ModelledKey if sc.crypto == MODELLED else KeyPair
+    node_keys: dict[bytes, KeyPair | ModelledKey] = {}
     nodes: list[NodeRecord] = []
     shards: list[ShardRecord] = []
     public_rt = runtimes[0].id
@@ -72,7 +73,7 @@ def build_world(sc: Scenario) -> World:
         committee = []
         for i in range(count):
             name = f"{shard_id}-n{i}"
-            key = KeyPair.derive(chain_id, "node", name)
+            key = keys.derive(chain_id, "node", name)
             node_id = node_id_for(key.public)
             node_keys[node_id] = key
             declared = (public_rt, private_rt[enclave].id) if enclave else (public_rt,)
@@ -81,7 +82,7 @@ def build_world(sc: Scenario) -> World:
         shards.append(ShardRecord(id=shard_id, enclave=enclave, committee=tuple(committee)))
 
     public_ids = sc.initially_live()  # accounts start on the shards live at the start (SH-2)
-    account_keys: dict[bytes, KeyPair] = {}
+    account_keys: dict[bytes, KeyPair | ModelledKey] = {}
     accounts: list[AccountRecord] = []
     objects: list[PublicObject] = []
     stores = {e: EnclaveStore(e) for e in sc.enclaves}
@@ -91,7 +92,7 @@ def build_world(sc: Scenario) -> World:
     ]
     for index, (name, enclave, cls_name, balance, shard, fields) in enumerate(decls):
         aid = account_ids[name]
-        key = KeyPair.derive(chain_id, "account", name)
+        key = keys.derive(chain_id, "account", name)
         account_keys[aid] = key
         cls = by_name.get(cls_name or f"EnclaveAccount_{enclave}")
         if cls is None:

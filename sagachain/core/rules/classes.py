@@ -14,7 +14,6 @@ from typing import Any
 
 from sagachain.core.block import Block, DeployEntry
 from sagachain.core.genesis import CLS3_STRICT
-from sagachain.core.keys import verify
 from sagachain.core.ledger import ChainState
 from sagachain.core.objects import (
     ACCOUNT_CLASS_ID,
@@ -117,7 +116,7 @@ def _genesis_class_problems(state: ChainState, tools: Tools) -> Iterator[tuple[s
 def check_deploy(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
     cls = entry.cls
     deployer = state.accounts.get(entry.deployer)
-    if deployer is None or not verify(deployer.public_key, entry.signed_bytes(), entry.signature):
+    if deployer is None or not tools.verify(deployer.public_key, entry.signed_bytes(), entry.signature):
         yield Violation("CLS-1", f"deploy of {cls.name} is not signed by a known deployer", block.shard, block.height, index)
     if cls.id in state.classes:
         yield Violation("CLS-1", f"class id of {cls.name} is already taken", block.shard, block.height, index)

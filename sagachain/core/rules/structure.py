@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from sagachain.core.block import Block, body_hash
 from sagachain.core.encoding import HASH_SIZE
-from sagachain.core.keys import verify
 from sagachain.core.ledger import ChainState
 from sagachain.core.rules.catalog import BLOCK, Violation, rule
 from sagachain.core.rules.tools import Tools
@@ -57,7 +56,7 @@ def check_sh_1_quorum(state: ChainState, block: Block, tools: Tools) -> Iterator
             yield _v("SH-1", block, f"signer {vote.signer.hex()[:12]} is not a committee member")
         elif vote.signer in signers:
             yield _v("SH-1", block, f"signer {vote.signer.hex()[:12]} signed twice")
-        elif not verify(node.public_key, digest, vote.signature):
+        elif not tools.verify(node.public_key, digest, vote.signature):
             yield _v("SH-1", block, f"signature of {node.name} does not verify over the block hash")
         else:
             signers.add(vote.signer)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sagachain.core.block import Block, ObjectUpdate, OpenEntry
+from sagachain.core.keys import verify
 from sagachain.core.objects import ClassRecord
 
 if TYPE_CHECKING:
@@ -36,3 +37,5 @@ class Tools:
     replay_open: Callable[[ChainState, Block, OpenEntry], Replay] | None = None
     check_script: Callable[[str], str | None] | None = None
     check_class: Callable[[ClassRecord], str | None] | None = None
+    # how signatures are checked (TX-1, SH-1, deploys): Ed25519, or the simulator's modelled stand-in
+    verify: Callable[[bytes, bytes, bytes], bool] = verify

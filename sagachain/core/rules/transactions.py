@@ -44,7 +44,7 @@ def check_tx_1_transaction(state: ChainState, block: Block, index: int, entry: A
     sender = state.accounts.get(tx.sender)
     if sender is None:
         yield _v("TX-1", block, index, entry, f"sender {tx.sender.hex()[:12]} is not a known account")
-    elif not tx.signature_valid(sender.public_key):
+    elif not tools.verify(sender.public_key, tx.id, tx.signature):
         yield _v("TX-1", block, index, entry, f"signature does not verify with {sender.name}'s key")
     if tx.id in state.seen_tx:
         yield _v("TX-1", block, index, entry, "transaction replayed: its id is already on chain")

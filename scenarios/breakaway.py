@@ -1,0 +1,67 @@
+"""Breakaway: an enclave declares it leaves the chain (LIFE-1) in the middle of a run.
+
+Question: when an enclave's operator announces a breakaway, does the chain
+honour the enclave's blocks up to and including the declaration, ignore
+every later block of its shards, and stay well-formed, while the public
+shards carry on undisturbed?
+
+What it varies (``--set NAME=VALUE``, or a sweep's ``--grid``):
+
+- ``at`` (8100): virtual ms at which ``acme`` declares its breakaway (a
+  ``BreakawayEntry`` in the next block of ``acme/0``).
+- ``transfers`` (60): open transfers between public wallets over the run.
+- ``enclave_txs`` (24): ``v.record(n)`` calls on the enclave's two vaults,
+  spread over the whole run, so some arrive after the breakaway.
+- ``duration`` (20000) virtual ms.
+
+How to read the result: in ``results.json``, ``metrics.broken_away`` maps
+``acme`` to ``acme/0#H`` (the block carrying the declaration; with seed 1,
+``acme/0#5``), ``metrics.blocks`` shows both enclave shards stopping there,
+and ``metrics.ignored_blocks`` counts the enclave blocks that still reached
+the chain after the declaration (with seed 1, one block of ``acme/1`` that
+was in flight; other ``at`` values give 0 or 1: after declaring, the enclave
+stops distributing blocks). The summary table shows the same in its
+``blocks (ignored)`` row, and ``committed ... enclave`` counts only the
+enclave transactions honoured before the breakaway (12 of 24 with seed 1)
+while every open transfer commits. ``sagachain audit OUT/chain.sgc`` exits
+0, well-formed: an honest breakaway breaks no rule; its "ignored blocks"
+table lists any later ``acme`` block (never a public one) and its last
+lines give the enclave's status ("enclave acme: broken-away at acme/0#H").
+``plots/throughput.png`` shows the enclave line stopping at ``at`` while
+the open line goes on.
+The enclave's transactions are paid by a ``sponsor`` account of their own,
+which an enclave shard may still hold when it leaves: it leaves with the
+enclave, which is why the public transfers do not use it.
+"""
+
+from sagachain.sim import Scenario
+
+TREASURY = '''
+class Treasury(EnclaveAccount_acme):
+    ALLOW = {"record": "any"}
+    def record(self, amount):
+        self.total = self.total + amount
+'''
+
+PEOPLE = [f"user{i}" for i in range(16)]
+
+
+def build(s: Scenario) -> None:
+    duration = s.param("duration", 20_000)
+    s.configure(duration=duration, block_interval=500, latency=40, jitter=10)
+    s.public_shards(2)
+    s.enclave("acme", shards=2)
+    for name in PEOPLE:
+        s.account(name, balance=1_000_000)
+    s.account("sponsor", balance=1_000_000)  # signs and pays for the enclave's transactions
+    s.enclave_account("acme", "acme_admin")
+    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
+    s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0)
+    s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0)
+
+    end = duration * 3 // 4
+    s.random_transfers(s.param("transfers", 60), start=200, end=end, accounts=PEOPLE)
+    for _ in range(s.param("enclave_txs", 24)):
+        vault = s.rng.choice(["vault_a", "vault_b"])
+        s.transaction(s.rng.randrange(200, end), "sponsor", f"v.record({s.rng.randint(1, 99)})", {"v": vault})
+    s.breakaway(s.param("at", 8_100), "acme")
