@@ -97,6 +97,7 @@ class ShardMachine:
     rejected: list[Rejection] = field(default_factory=list)
     borrowed: set[bytes] = field(default_factory=set)  # accounts acquired here whose home is elsewhere
     live: Collection[str] | None = None  # shards accepting accounts (SH-2), shared with the driver; None: all
+    void: dict[bytes, set[int]] = field(default_factory=dict)  # refused nonces per sender, shared with the driver
 
     def __post_init__(self) -> None:
         if not self.parent:
@@ -117,10 +118,10 @@ class ShardMachine:
         try:
             kind, enclave = kind_of(self.chain, tx)
         except RuleViolation as exc:
-            self.rejected.append(Rejection(exc.rule or "", exc.message, tx))
+            self._refuse(Rejection(exc.rule or "", exc.message, tx))
             return
         if kind != OPEN and enclave != self.enclave:
-            self.rejected.append(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))
+            self._refuse(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))
             return
         self.queue.append(Queued(tx, now, kind))
 
@@ -169,6 +170,18 @@ class ShardMachine:
                 self.incoming[entry.account] = (ref, entry.state_hash)
                 self.asked.pop(entry.account, None)
 
+    def on_rejected(self, proposal: Proposal) -> None:
+        """Our own proposal failed validation (it raced a block that became final first):
+        take its work back, so no transaction, acquire or operator action is lost."""
+        self.queue.extendleft(reversed(proposal.included))
+        for index, entry in enumerate(proposal.block.entries):
+            if isinstance(entry, AcquireEntry):
+                self.incoming[entry.account] = (entry.release, entry.state_hash)
+            elif isinstance(entry, DeployEntry):
+                self.deploys.append(entry)
+            elif isinstance(entry, RollbackEntry | BreakawayEntry):
+                self.specials.append(entry)
+
     def on_own_ignored(self, block: Block) -> None:
         """The chain ignores this shard's block; the shard itself still built on it."""
         self.height, self.parent = block.height, block.hash
@@ -209,7 +222,7 @@ class ShardMachine:
         another shard, maybe) must neither hold nor ask for accounts, or the two
         shards could each wait for the other forever.
         """
-        return [q for q in self.queue if q.tx.nonce == self.chain.nonces.get(q.tx.sender, 0) + 1]
+        return [q for q in self.queue if q.tx.nonce == self.next_nonce(q.tx.sender)]
 
     def _queue_accounts(self) -> set[bytes]:
         return {a for q in self.queue for a in (*q.tx.account_ids(), q.tx.gas_payer)}
@@ -258,7 +271,7 @@ class ShardMachine:
                     outcome = execute(chain, self.id, item.tx, store=store, enclave_charge=charge)
                 except RuleViolation as exc:
                     self.queue.remove(item)
-                    self.rejected.append(Rejection(exc.rule or "", exc.message, item.tx))
+                    self._refuse(Rejection(exc.rule or "", exc.message, item.tx))
                     continue
                 self.queue.remove(item)
                 included.append(item)
@@ -276,7 +289,7 @@ class ShardMachine:
         self.specials.clear()
         released = set()
         for account, to_shard in sorted(self.grants.items()):
-            if chain.owns(self.id, account):
+            if chain.owns(self.id, account) and chain.shard_active(to_shard):  # not into an enclave that just ended
                 entries.append(self._release(account, to_shard, store))
                 released.add(account)
         self.grants.clear()
@@ -305,10 +318,29 @@ class ShardMachine:
             return True
         return self.store.account_hash(account) == state_hash
 
+    def _refuse(self, rejection: Rejection) -> None:
+        """Record a refused transaction; its nonce becomes void so the sender's later ones can go on."""
+        self.rejected.append(rejection)
+        if rejection.tx is not None:
+            self.void.setdefault(rejection.tx.sender, set()).add(rejection.tx.nonce)
+
+    def next_nonce(self, sender: bytes) -> int:
+        """The sender's next nonce: one past the last on chain, skipping nonces of refused transactions.
+
+        TX-1 asks only that a nonce be fresh (above the last one on chain);
+        keeping each sender's transactions in nonce order is what stops a later
+        one, run first on another shard, from making an earlier one stale.
+        """
+        nonce = self.chain.nonces.get(sender, 0) + 1
+        void = self.void.get(sender, ())
+        while nonce in void:
+            nonce += 1
+        return nonce
+
     def _ready(self, tx: Transaction) -> bool:
         """All accounts co-resident here (L2L-1) and the sender's next nonce in sequence."""
         accounts = (*tx.account_ids(), tx.gas_payer)
-        return all(self.chain.owns(self.id, a) for a in accounts) and tx.nonce == self.chain.nonces.get(tx.sender, 0) + 1
+        return all(self.chain.owns(self.id, a) for a in accounts) and tx.nonce == self.next_nonce(tx.sender)
 
     def _keep_enclave(
         self,

@@ -83,8 +83,12 @@ class Simulation:
         self.retiring: set[str] = set()
         self.scaler = Scaler(self.sc.scaling_policy) if self.sc.scaling_policy else None
         self._waits_seen = 0
+        self.void: dict[bytes, set[int]] = {}  # refused nonces, known to every shard
         self.machines = {
-            r.id: ShardMachine(r, self.chain, store=self._replica(r.id, r.enclave), placement=self.placement, live=self.live, max_txs=self.sc.timing.block_txs)
+            r.id: ShardMachine(
+                r, self.chain, store=self._replica(r.id, r.enclave), placement=self.placement, live=self.live,
+                max_txs=self.sc.timing.block_txs, void=self.void,
+            )
             for r in world.genesis.shards
         }
         self.state_links: dict[tuple[str, str], int] = {}  # (from, to) -> last delivery time, FIFO
@@ -202,6 +206,7 @@ class Simulation:
                 self.forced.setdefault(shard, []).append(tx)
                 return
             self.metrics.rejected[exc.rule or "?"] += 1
+            self.void.setdefault(tx.sender, set()).add(tx.nonce)  # the sender's later transactions go on
             return
         machine = self.machines[shard]
         before = len(machine.rejected)
@@ -292,6 +297,7 @@ class Simulation:
                 self.chain.rollback()
                 for v in found:
                     self.metrics.rejected_blocks[v.rule] += 1
+                machine.on_rejected(proposal)
                 return
             self.chain.commit()
             applied = True
