@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 from sagachain.core.encoding import hash_value
 from sagachain.core.objects import ClassRecord, StoredObject
 from sagachain.core.tx import ENCLAVE, MIXED, OPEN, Transaction
-from sagachain.core.wire import DERIVED, WireError, from_wire, to_wire
+from sagachain.core.wire import DERIVED, WireError, from_wire, to_wire, wire_fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +167,9 @@ ENTRY_TYPES: dict[str, type] = {
 
 
 def entry_to_wire(entry: Entry) -> dict[str, Any]:
-    return {"type": entry.kind, **to_wire(entry)}
+    """An entry as a map tagged with its ``type``, ready for ``encode`` (nested records
+    stay records: ``encode`` writes each as the map of its fields)."""
+    return {"type": entry.kind, **{name: getattr(entry, name) for name in wire_fields(type(entry))}}
 
 
 def entry_from_wire(data: Any, where: str) -> Entry:
@@ -209,7 +211,7 @@ class BlockHeader:
 
     def __post_init__(self) -> None:
         # The block hash: what votes sign and children name as parent; computed once.
-        object.__setattr__(self, "hash", hash_value(["block", to_wire(self)]))
+        object.__setattr__(self, "hash", hash_value(["block", self]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,11 +249,8 @@ def body_hash(entries: tuple[Entry, ...] | list[Entry]) -> bytes:
 
 
 def block_to_wire(block: Block) -> dict[str, Any]:
-    return {
-        "header": to_wire(block.header),
-        "entries": [entry_to_wire(e) for e in block.entries],
-        "qc": to_wire(block.qc),
-    }
+    """A block as the map the chain file stores, ready for ``encode`` (see ``entry_to_wire``)."""
+    return {"header": block.header, "entries": [entry_to_wire(e) for e in block.entries], "qc": list(block.qc)}
 
 
 def block_from_wire(data: Any, where: str = "block") -> Block:

@@ -11,7 +11,9 @@ a reader can tell a reference from a plain byte string.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import blake3
@@ -23,6 +25,7 @@ HASH_SIZE = 32
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 OBJREF_EXT = 1
+DERIVED = "derived"  # field metadata: a cache computed from the other fields, never on the wire or hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,30 +42,54 @@ class ObjRef:
         return f"ObjRef({self.id.hex()[:12]})"
 
 
+def _str_order(key: str) -> tuple[int, bytes]:
+    """A str encodes as its length class and length, then its UTF-8 bytes, and the classes
+    grow with the length: ordering by (byte length, bytes) is ordering by encoding."""
+    raw = key.encode()
+    return len(raw), raw
+
+
+@cache
+def _record_fields(cls: type) -> tuple[str, ...] | None:
+    """For a record dataclass, its wire fields in canonical key order; None for other types.
+
+    Encoding a record directly gives the very bytes of encoding its ``to_wire``
+    map (the same keys, sorted the same way) without building that map.
+    """
+    if not dataclasses.is_dataclass(cls):
+        return None
+    names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get(DERIVED)]
+    return tuple(sorted(names, key=_str_order))
+
+
 def _canonical(value: Any) -> Any:
     """Turn ``value`` into a tree msgpack encodes canonically (OBJ-5)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+    kind = type(value)
+    if kind is str or kind is bytes or kind is bool or value is None:
         return value
-    if isinstance(value, int):
+    if kind is int:
         if not INT_MIN <= value <= INT_MAX:
             raise RuleViolation("OBJ-5", f"integer {value} is outside MessagePack's range [{INT_MIN}, {INT_MAX}]")
         return value
-    if isinstance(value, float):
-        raise RuleViolation("OBJ-5", f"floats are not allowed in hashed data, got {value!r}")
-    if isinstance(value, ObjRef):
-        return msgpack.ExtType(OBJREF_EXT, value.id)
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [_canonical(v) for v in value]
+    if kind is ObjRef:
+        return msgpack.ExtType(OBJREF_EXT, value.id)
     if isinstance(value, dict):
         items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
         if all(type(k) is str for k, _ in items):
-            # A str encodes as its length class and length, then its UTF-8 bytes, and the
-            # classes grow with the length: ordering by (byte length, bytes) is ordering by
-            # encoding, without encoding every key.
-            items.sort(key=lambda kv: (len(kv[0].encode()), kv[0].encode()))
+            items.sort(key=lambda kv: _str_order(kv[0]))
         else:
             items.sort(key=lambda kv: _packb(kv[0]))
         return _SortedMap(items)
+    fields = _record_fields(kind)
+    if fields is not None:
+        return _SortedMap([(name, _canonical(getattr(value, name))) for name in fields])
+    if isinstance(value, float):
+        raise RuleViolation("OBJ-5", f"floats are not allowed in hashed data, got {value!r}")
+    for base in (bool, int, str, bytes):  # subclasses (enums and the like) encode as their base value
+        if isinstance(value, base):
+            return _canonical(base(value))
     raise RuleViolation("OBJ-5", f"cannot encode a value of type {type(value).__name__}")
 
 

@@ -69,6 +69,11 @@ class BlockSummary:
     open_gas: int
     open_count: int
     entries: tuple[Any, ...]
+    cum_gas: int = 0  # open gas of this shard's blocks so far, this one included (GAS-3 windows by subtraction)
+    cum_count: int = 0
+
+    def window_figures(self) -> tuple[int, int]:
+        return self.cum_gas, self.cum_count
 
 
 @dataclass
@@ -282,12 +287,16 @@ class ChainState:
         """Record the block itself: head, summary, coin tallies (after its entries)."""
         header = block.header
         opens = [e for e in block.entries if isinstance(e, OpenEntry)]
+        open_gas = sum(e.gas_used for e in opens)
+        last = self.blocks.get((block.shard, self.heads.get(block.shard, 0)))
         summary = BlockSummary(
             hash=block.hash,
             time=header.time,
-            open_gas=sum(e.gas_used for e in opens),
+            open_gas=open_gas,
             open_count=len(opens),
             entries=block.entries,
+            cum_gas=(last.cum_gas if last else 0) + open_gas,
+            cum_count=(last.cum_count if last else 0) + len(opens),
         )
         self._put(self.blocks, (block.shard, block.height), summary)
         self._put(self.heads, block.shard, block.height)
@@ -299,6 +308,12 @@ class ChainState:
         producer_share = header.coinbase + header.fees - header.tax
         self._put(t.payouts, header.producer, t.payouts.get(header.producer, 0) + producer_share)
         self._put(t.payouts, self.params.foundation, t.payouts.get(self.params.foundation, 0) + header.tax)
+
+    def cumulative_open(self, shard: str, height: int) -> tuple[int, int]:
+        """Open gas and open transactions of ``shard``'s blocks 1..``height`` (those on chain)."""
+        height = min(height, self.heads.get(shard, 0))
+        summary = self.blocks.get((shard, height)) if height >= 1 else None
+        return summary.window_figures() if summary else (0, 0)
 
     def apply_block(self, block: Block) -> None:
         for index, entry in enumerate(block.entries):

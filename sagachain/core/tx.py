@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from sagachain.core.encoding import hash_value
 from sagachain.core.keys import KeyPair, ModelledKey
-from sagachain.core.wire import DERIVED, to_wire
+from sagachain.core.wire import DERIVED, wire_fields
 
 OPEN = "open"
 ENCLAVE = "enclave"
@@ -50,10 +50,8 @@ class Transaction:
         object.__setattr__(self, "id", hash_value(["tx", self.unsigned()]))
 
     def unsigned(self) -> dict[str, object]:
-        """Everything but the signature: what the id hashes and the sender signs."""
-        wire = to_wire(self)
-        del wire["signature"]
-        return wire
+        """Everything but the signature: what the id hashes and the sender signs (ready for ``encode``)."""
+        return {name: getattr(self, name) for name in wire_fields(Transaction) if name != "signature"}
 
     def account_ids(self) -> tuple[bytes, ...]:
         return tuple(use.account for use in self.accounts)

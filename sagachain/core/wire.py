@@ -19,7 +19,7 @@ import typing
 from functools import cache
 from typing import Any, TypeVar
 
-from sagachain.core.encoding import ObjRef
+from sagachain.core.encoding import DERIVED, ObjRef
 from sagachain.errors import SagaError
 
 T = TypeVar("T")
@@ -43,9 +43,6 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_wire(v) for k, v in value.items()}
     return value
-
-
-DERIVED = "derived"  # field metadata: a cache computed from the other fields, never on the wire
 
 
 @cache

@@ -24,11 +24,10 @@ def gas_3_floor(state: ChainState, basis: Iterable[Head]) -> int:
     total = count = 0
     window = state.params.gas_window
     for head in basis:
-        for height in range(max(1, head.height - window + 1), head.height + 1):
-            summary = state.blocks.get((head.shard, height))
-            if summary is not None:
-                total += summary.open_gas
-                count += summary.open_count
+        gas_to, count_to = state.cumulative_open(head.shard, head.height)
+        gas_from, count_from = state.cumulative_open(head.shard, head.height - window)
+        total += gas_to - gas_from
+        count += count_to - count_from
     if count == 0:
         return state.params.min_gas
     return max(state.params.min_gas, total // count)
