@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 from sagachain.core.encoding import hash_value
 from sagachain.core.objects import ClassRecord, StoredObject
 from sagachain.core.tx import ENCLAVE, MIXED, OPEN, Transaction
-from sagachain.core.wire import DERIVED, WireError, from_wire, to_wire, wire_fields
+from sagachain.core.wire import DERIVED, WireError, from_wire, wire_fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,7 +132,7 @@ class DeployEntry:
     kind = "deploy"
 
     def signed_bytes(self) -> bytes:
-        return hash_value(["deploy", to_wire(self.cls), self.deployer])
+        return hash_value(["deploy", self.cls, self.deployer])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

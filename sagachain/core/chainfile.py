@@ -23,7 +23,7 @@ from sagachain.core.block import Block, block_from_wire, block_to_wire
 from sagachain.core.encoding import decode, encode
 from sagachain.core.genesis import Genesis
 from sagachain.errors import RuleViolation
-from sagachain.core.wire import WireError, from_wire, to_wire
+from sagachain.core.wire import WireError, from_wire
 from sagachain.errors import ChainFormatError
 
 MAGIC = b"SAGACHN\x01"
@@ -39,7 +39,7 @@ class ChainWriter:
         self._digest = blake3.blake3()
         self._count = 0
         self._emit(MAGIC)
-        self._record({"type": "genesis", "genesis": to_wire(genesis)})
+        self._record({"type": "genesis", "genesis": genesis})
 
     def _emit(self, data: bytes) -> None:
         self._out.write(data)

@@ -21,7 +21,6 @@ from sagachain.core.objects import (
     ShardRecord,
     StoredObject,
 )
-from sagachain.core.wire import to_wire
 from sagachain.errors import InputError
 
 CLS3_STRICT = "strict"
@@ -71,7 +70,7 @@ class Genesis:
 
     @property
     def hash(self) -> bytes:
-        return hash_value(["genesis", to_wire(self)])
+        return hash_value(["genesis", self])
 
     def supply(self) -> int:
         """Genesis supply: every coin in the public objects' balances (MINT-5)."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sagachain.core.encoding import derive_id, encode, hash_value
-from sagachain.core.wire import to_wire
 
 ACCOUNT_CLASS_NAME = "ClassAccount"
 ACCOUNT_CLASS_ID = derive_id("class", ACCOUNT_CLASS_NAME)
@@ -43,7 +42,7 @@ class StoredObject:
     fields: dict[str, Any]
 
     def encode(self) -> bytes:
-        return encode(to_wire(self))
+        return encode(self)
 
     def with_fields(self, **changes: Any) -> StoredObject:
         return StoredObject(class_id=self.class_id, owner=self.owner, fields={**self.fields, **changes})
@@ -71,7 +70,7 @@ def node_id_for(public_key: bytes) -> bytes:
 
 def account_state_hash(objects: dict[bytes, StoredObject]) -> bytes:
     """Hash of all objects one account owns, in id order (used by L2L and TX-3)."""
-    return hash_value([[oid, to_wire(objects[oid])] for oid in sorted(objects)])
+    return hash_value([[oid, objects[oid]] for oid in sorted(objects)])
 
 
 def accounts_state_hash(per_account: dict[bytes, bytes]) -> bytes:
