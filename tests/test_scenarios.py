@@ -19,7 +19,7 @@ import pytest
 from sagachain.audit.auditor import audit_chain
 from sagachain.core.chainfile import read_chain
 from sagachain.sim.load import run_scenario
-from shards.tools import default_tools
+from shards.tools import tools_for
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -58,6 +58,7 @@ CASES: dict[str, Expect] = {
     "leakage/light": Expect({"workload": "light", "enclave_txs": "10", "open_txs": "20", "duration": "12000"}, all_commit=True),
     "leakage/heavy": Expect({"workload": "heavy", "enclave_txs": "10", "open_txs": "20", "duration": "12000"}, all_commit=True),
     "regions": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000"}),
+    "large": Expect({"accounts": "2000", "shards": "8", "nodes": "4", "transactions": "300", "load_ms": "5000", "duration": "20000"}),
     "regions/fanout": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000", "fanout": "2", "single": "false"}),
 }
 
@@ -82,7 +83,7 @@ def _run(case: str, out: Path) -> tuple[dict, object]:
     path = SCENARIOS / f"{case.split('/')[0]}.py"
     run_scenario(path, seed=1, out=out, settings=dict(expect.settings), plots=False)
     results = json.loads((out / "results.json").read_text())
-    report = audit_chain(read_chain(out / "chain.sgc"), default_tools())
+    report = audit_chain(read_chain(out / "chain.sgc"), tools_for(results["crypto"]))
     return results, report
 
 
