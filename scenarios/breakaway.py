@@ -34,34 +34,16 @@ which an enclave shard may still hold when it leaves: it leaves with the
 enclave, which is why the public transfers do not use it.
 """
 
-from sagachain.sim import Scenario
-
-TREASURY = '''
-class Treasury(EnclaveAccount_acme):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
-
-PEOPLE = [f"user{i}" for i in range(16)]
-
+from sagachain.sim import Scenario, recipes
 
 def build(s: Scenario) -> None:
     duration = s.param("duration", 20_000)
     s.configure(duration=duration, block_interval=500, latency=40, jitter=10)
     s.public_shards(2)
     s.enclave("acme", shards=2)
-    for name in PEOPLE:
-        s.account(name, balance=1_000_000)
-    s.account("sponsor", balance=1_000_000)  # signs and pays for the enclave's transactions
-    s.enclave_account("acme", "acme_admin")
-    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
-    s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0)
-    s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0)
+    people = recipes.people(s, 16)
+    vaults = recipes.enclave_vaults(s, "acme", ["acme/0", "acme/1"])
 
     end = duration * 3 // 4
-    s.random_transfers(s.param("transfers", 60), start=200, end=end, accounts=PEOPLE)
-    for _ in range(s.param("enclave_txs", 24)):
-        vault = s.rng.choice(["vault_a", "vault_b"])
-        s.transaction(s.rng.randrange(200, end), "sponsor", f"v.record({s.rng.randint(1, 99)})", {"v": vault})
+    recipes.traffic(s, people, vaults, s.param("transfers", 60), s.param("enclave_txs", 24), end)
     s.breakaway(s.param("at", 8_100), "acme")

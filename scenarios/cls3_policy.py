@@ -45,14 +45,7 @@ is ignored under permissive) and compare the ``rejected`` column.
 """
 
 from sagachain.errors import InputError
-from sagachain.sim import Scenario
-
-TREASURY = '''
-class Treasury(EnclaveAccount_acme):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
+from sagachain.sim import Scenario, recipes
 
 LEAKY = '''
 class Leaky(Treasury):
@@ -60,9 +53,6 @@ class Leaky(Treasury):
     def peek(self):
         return self.total
 '''
-
-PEOPLE = [f"user{i}" for i in range(8)]
-
 
 def build(s: Scenario) -> None:
     policy = s.param("policy", "strict")
@@ -73,19 +63,11 @@ def build(s: Scenario) -> None:
     s.configure(duration=duration, block_interval=500, latency=40, jitter=10, cls3_policy=policy)
     s.public_shards(2)
     s.enclave("acme", shards=2)
-    for name in PEOPLE:
-        s.account(name, balance=1_000_000)
-    s.account("sponsor", balance=1_000_000)
-    s.enclave_account("acme", "acme_admin")
-    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
-    s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0)
-    s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0)
+    people = recipes.people(s, 8)
+    vaults = recipes.enclave_vaults(s, "acme", ["acme/0", "acme/1"])
 
     end = duration * 2 // 3
-    s.random_transfers(s.param("transfers", 30), start=200, end=end, accounts=PEOPLE)
-    for _ in range(s.param("enclave_txs", 10)):
-        vault = s.rng.choice(["vault_a", "vault_b"])
-        s.transaction(s.rng.randrange(200, end), "sponsor", f"v.record({s.rng.randint(1, 99)})", {"v": vault})
+    recipes.traffic(s, people, vaults, s.param("transfers", 30), s.param("enclave_txs", 10), end)
 
     shard = s.param("shard", "") or ("P0" if policy == "strict" else "acme/0")
     deployer = "acme_admin" if shard.startswith("acme") else "user0"

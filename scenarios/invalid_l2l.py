@@ -54,24 +54,7 @@ same sender waits for ever, and a shared signer would stall the whole
 enclave.
 """
 
-from sagachain.sim import Scenario
-
-TREASURY = '''
-class Treasury(EnclaveAccount_acme):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
-
-BOX = '''
-class Box(EnclaveAccount_beta):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
-
-PEOPLE = [f"user{i}" for i in range(12)]
-
+from sagachain.sim import Scenario, recipes
 
 def build(s: Scenario) -> None:
     duration = s.param("duration", 15_000)
@@ -79,20 +62,15 @@ def build(s: Scenario) -> None:
     s.public_shards(2)
     s.enclave("acme", shards=2)
     s.enclave("beta", shards=1)
-    for name in PEOPLE:
-        s.account(name, balance=1_000_000)
-    for payer in ("sponsor_a", "sponsor_b", "outsider"):  # one signer per stream: see the docstring
-        s.account(payer, balance=1_000_000)
-    s.enclave_account("acme", "acme_admin")
-    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
-    s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0)
-    s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0)
+    people = recipes.people(s, 12)
+    # one signer per stream of transactions: see the docstring
+    recipes.enclave_vaults(s, "acme", ["acme/0", "acme/1"], payers=("sponsor_a", "sponsor_b", "outsider"))
     s.enclave_account("beta", "beta_admin")
-    s.private_class("beta", "Box", BOX, owner="beta_admin")
+    s.private_class("beta", "Box", recipes.recording_class("beta", "Box"), owner="beta_admin")
     s.enclave_account("beta", "beta_box", cls="Box", total=0)
 
     end = duration * 2 // 3
-    s.random_transfers(s.param("transfers", 40), start=200, end=end, accounts=PEOPLE)
+    s.random_transfers(s.param("transfers", 40), start=200, end=end, accounts=people)
     for _ in range(s.param("enclave_txs", 16)):
         vault = s.rng.choice(["vault_a", "vault_b"])
         s.transaction(s.rng.randrange(200, end), "sponsor" + vault[-2:], f"v.record({s.rng.randint(1, 99)})", {"v": vault})

@@ -41,37 +41,19 @@ second (``tx_per_s``, ``queued``, ``queue_age_ms``, ``public_shards``).
 outages.
 """
 
-from sagachain.sim import Scenario
+from sagachain.sim import Scenario, recipes
 from sagachain.sim.network import Uniform
-
-TREASURY = '''
-class Treasury(EnclaveAccount_acme):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
-
-PEOPLE = [f"user{i}" for i in range(24)]
-
 
 def build(s: Scenario) -> None:
     s.configure(duration=s.param("duration", 40_000), block_interval=500)
     s.network(latency=Uniform(40, 60), loss=s.param("loss", 0.02), retry_ms=200)
     s.public_shards(3)
     s.enclave("acme", shards=2)
-    for name in PEOPLE:
-        s.account(name, balance=1_000_000)
-    s.account("sponsor", balance=1_000_000)
-    s.enclave_account("acme", "acme_admin")
-    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
-    s.enclave_account("acme", "vault_a", cls="Treasury", shard="acme/0", total=0)
-    s.enclave_account("acme", "vault_b", cls="Treasury", shard="acme/1", total=0)
+    people = recipes.people(s, 24)
+    vaults = recipes.enclave_vaults(s, "acme", ["acme/0", "acme/1"])
 
     load_ms = s.param("load_ms", 22_000)
-    s.random_transfers(s.param("transfers", 150), start=200, end=load_ms, accounts=PEOPLE)
-    for _ in range(s.param("enclave_txs", 30)):
-        vault = s.rng.choice(["vault_a", "vault_b"])
-        s.transaction(s.rng.randrange(200, load_ms), "sponsor", f"v.record({s.rng.randint(1, 99)})", {"v": vault})
+    recipes.traffic(s, people, vaults, s.param("transfers", 150), s.param("enclave_txs", 30), load_ms)
 
     s.partition(s.param("split_at", 5_000), ["P0", "acme/0"], ["P1", "P2", "acme/1"])
     s.heal(s.param("heal_at", 10_000))

@@ -38,18 +38,8 @@ fanout=0,2`` shows how latency and transfer time scale. The chain is
 well-formed whatever the network (``sagachain audit OUT/chain.sgc``).
 """
 
-from sagachain.sim import Scenario
+from sagachain.sim import Scenario, recipes
 from sagachain.sim.network import Constant, LogNormal, Regions
-
-TREASURY = '''
-class Treasury(EnclaveAccount_acme):
-    ALLOW = {"record": "any"}
-    def record(self, amount):
-        self.total = self.total + amount
-'''
-
-PEOPLE = [f"user{i}" for i in range(30)]
-
 
 def build(s: Scenario) -> None:
     s.configure(duration=s.param("duration", 35_000), block_interval=500)
@@ -73,16 +63,7 @@ def build(s: Scenario) -> None:
         ),
         fanout=fanout if fanout >= 2 else None,
     )
-    for name in PEOPLE:
-        s.account(name, balance=1_000_000)
-    s.account("sponsor", balance=1_000_000)
-    s.enclave_account("acme", "acme_admin")
-    s.private_class("acme", "Treasury", TREASURY, owner="acme_admin")
-    s.enclave_account("acme", "vault_a", cls="Treasury", shard=enclave[0], total=0)
-    s.enclave_account("acme", "vault_b", cls="Treasury", shard=enclave[1], total=0)
-
+    people = recipes.people(s, 30)
+    vaults = recipes.enclave_vaults(s, "acme", enclave)
     load_ms = s.param("load_ms", 20_000)
-    s.random_transfers(s.param("transfers", 200), start=200, end=load_ms, accounts=PEOPLE)
-    for _ in range(s.param("enclave_txs", 30)):
-        vault = s.rng.choice(["vault_a", "vault_b"])
-        s.transaction(s.rng.randrange(200, load_ms), "sponsor", f"v.record({s.rng.randint(1, 99)})", {"v": vault})
+    recipes.traffic(s, people, vaults, s.param("transfers", 200), s.param("enclave_txs", 30), load_ms)
