@@ -58,6 +58,7 @@ CASES: dict[str, Expect] = {
     "leakage/light": Expect({"workload": "light", "enclave_txs": "10", "open_txs": "20", "duration": "12000"}, all_commit=True),
     "leakage/heavy": Expect({"workload": "heavy", "enclave_txs": "10", "open_txs": "20", "duration": "12000"}, all_commit=True),
     "regions": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000"}),
+    "withholding": Expect({"transfers": "20", "enclave_txs": "10", "duration": "15000"}),
     "large": Expect({"accounts": "2000", "shards": "8", "nodes": "4", "transactions": "300", "load_ms": "5000", "duration": "20000"}),
     "regions/fanout": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000", "fanout": "2", "single": "false"}),
 }
@@ -138,3 +139,11 @@ def test_scenarios_are_deterministic(case: str, tmp_path: Path) -> None:
     first, _ = _run(case, tmp_path / "a")
     second, _ = _run(case, tmp_path / "b")
     assert first["chain"]["blake3"] == second["chain"]["blake3"]
+
+
+def test_withholding_is_noticed_by_the_other_shard_only(tmp_path: Path) -> None:
+    results, report = _run("withholding", tmp_path)
+    held = results["metrics"]["withholding"]
+    assert held["withheld_blocks"] >= 1 and held["noticed_by"] == ["acme/1"]
+    assert report.ok  # type: ignore[attr-defined]  # nothing public shows it
+
