@@ -66,7 +66,7 @@ from sagachain.core.tx import make_transaction  # noqa: E402
 # ---------------------------------------------------------------------------
 
 MAGIC = b"SAGACHN\x01"
-MAX_RECORD = 64 * 1024 * 1024
+MAX_RECORD = 1024 * 1024 * 1024
 
 
 class FormatError(Exception):

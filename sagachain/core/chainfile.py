@@ -28,7 +28,7 @@ from sagachain.errors import ChainFormatError
 
 MAGIC = b"SAGACHN\x01"
 LENGTH = struct.Struct(">I")
-MAX_RECORD = 64 * 1024 * 1024
+MAX_RECORD = 1024 * 1024 * 1024  # 1 GiB: a genesis of a million accounts is about 300 MiB
 
 
 class ChainWriter:
