@@ -19,6 +19,7 @@ TABLE_METRICS = (
     ("latency_p50", "p50 ms"),
     ("latency_p99", "p99 ms"),
     ("account_transfers", "acct transfers"),
+    ("transfer_ms", "transfer ms"),
     ("coinbase", "coinbase"),
 )
 
@@ -82,13 +83,13 @@ def points_table(plan: Sweep, result: SweepResult) -> Table:
 
 
 def _spread_text(spread: Spread | None) -> str:
-    if spread is None:
-        return "-"
     """The mean, and under it the min-max range when the seeds disagree.
 
     Short lines, and spaces around the dash, so a narrow terminal wraps the
     range between its numbers instead of cutting a number off.
     """
+    if spread is None:
+        return "-"
     mean = f"{spread.mean:.0f}" if spread.mean.is_integer() else f"{spread.mean:.1f}"
     return mean if spread.low == spread.high else f"{mean}\n[dim]{spread.low} \u2013 {spread.high}[/dim]"
 

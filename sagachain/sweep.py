@@ -73,6 +73,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("blocks", "blocks", "blocks", lambda s: s["chain"]["blocks"]),
     Metric("ignored_blocks", "ignored blocks", "blocks", lambda s: s["metrics"]["ignored_blocks"]),
     Metric("account_transfers", "account transfers (L2L acquires)", "transfers", lambda s: s["metrics"]["transfers"]["acquires"]),
+    Metric("transfer_ms", "account transfer time, mean (release + gossip + acquire)", "virtual ms", lambda s: s["metrics"]["transfer_ms"]["total"]["mean"]),
+    Metric("queue_wait_p50", "queue wait p50", "virtual ms", lambda s: s["metrics"]["queue_wait_ms"]["p50"]),
     Metric("coinbase", "coinbase minted", "SagaCoin", lambda s: s["supply"]["coinbase"]),
     Metric("fees", "fees", "SagaCoin", lambda s: s["supply"]["fees"]),
     Metric("gas_charged", "gas charged", "gas", _total("gas_charged")),
