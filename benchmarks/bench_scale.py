@@ -98,14 +98,16 @@ def main() -> None:
             figures[name] = run_isolated(scenario, settings)
     args.out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     table = Table(title="simulator scale (seed 1; wall clock on this machine)")
-    for column in ("workload", "accounts", "shards", "nodes", "committed", "sim s", "total s", "tx / wall s", "peak MB", "crypto", "audit"):
-        table.add_column(column, justify="left" if column in ("workload", "crypto", "audit") else "right")
+    for column in ("workload", "accounts", "nodes", "committed", "sim s", "total s", "tx/s", "MB"):
+        table.add_column(column, justify="left" if column == "workload" else "right")
     for name, f in figures.items():
         table.add_row(
-            name, f"{f['accounts']:,}", str(f["shards"]), f"{f['nodes']:,}", f"{f['committed']:,} / {f['submitted']:,}",
-            str(f["simulation_seconds"]), str(f["total_seconds"]), str(f["tx_per_wall_second"]), str(f["peak_rss_mb"]), f["crypto"], f["audit"],
+            f"{name} ({f['crypto']})", f"{f['accounts']:,}", f"{f['nodes']:,}", f"{f['committed']:,}/{f['submitted']:,}",
+            str(f["simulation_seconds"]), str(f["total_seconds"]), str(f["tx_per_wall_second"]), str(f["peak_rss_mb"]),
         )
     console.print(table)
+    console.print("tx/s: committed transactions per wall second of simulation; MB: peak resident memory; audits: "
+                  + ", ".join(f"{n} {f['audit']}" for n, f in figures.items()))
     console.print(f"figures written to {args.out}")
 
 

@@ -451,7 +451,8 @@ def write_plots(sweep: Sweep, stats: list[PointStats], directory: Path) -> list[
                 continue
             xs = [x for x, _ in measured]
             means = [s.mean for _, s in measured]
-            errors = [[s.mean - s.low for _, s in measured], [s.high - s.mean for _, s in measured]]
+            # max(0, ..): a mean of floats can land a rounding error outside its own range
+            errors = [[max(0.0, s.mean - s.low) for _, s in measured], [max(0.0, s.high - s.mean) for _, s in measured]]
             label = ", ".join(f"{o}={v}" for o, v in zip(others, rest, strict=True)) or None
             axes.errorbar(xs, means, yerr=errors, marker="o", capsize=3, label=label)
         if not numeric:
