@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sagachain import __version__
 from sagachain.cli_leakage import leakage
+from sagachain.cli_node import node
 from sagachain.cli_run import run
 from sagachain.cli_sweep import sweep
 
@@ -137,6 +138,7 @@ def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Co
 main.add_command(run)
 main.add_command(leakage)
 main.add_command(sweep)
+main.add_command(node)
 
 
 if __name__ == "__main__":
