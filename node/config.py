@@ -108,7 +108,8 @@ def _check_key_hex(text: str, where: str) -> None:
 
 
 def init_node(directory: Path, config: NodeConfig, seed: bytes | None = None) -> KeyPair:
-    """Create ``directory`` with a fresh key (or ``seed``), the config file and the empty database.
+    """Create ``directory`` with a fresh key (or ``seed``), the config file and, when the
+    config names a genesis, the database holding it and the state of the node's shards.
 
     Refuses a directory that already holds a node: an operator never loses a
     key by re-running init.
@@ -122,6 +123,12 @@ def init_node(directory: Path, config: NodeConfig, seed: bytes | None = None) ->
     with os.fdopen(descriptor, "w") as out:
         out.write(seed.hex() + "\n")
     (directory / CONFIG_FILE).write_text(config.to_toml())
+    if config.genesis:
+        from node.storage import NodeStore
+        from sagachain.core.chainfile import read_chain
+
+        genesis = read_chain(Path(config.genesis)).genesis
+        NodeStore.create(directory / DATABASE_FILE, genesis, shards=config.shards).close()
     return KeyPair(seed)
 
 

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from sagachain import __version__
+from sagachain.errors import InputError
 from sagachain.cli_leakage import leakage
 from sagachain.cli_node import node
 from sagachain.cli_run import run
@@ -36,7 +37,7 @@ def main() -> None:
 
 
 @main.command("audit")
-@click.argument("chain", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("chain", type=click.Path(path_type=Path))
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the report as JSON to this file.")
 @click.option(
     "--enclave-state",
@@ -64,6 +65,9 @@ def main() -> None:
 def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: tuple[Path, ...], max_violations: int, crypto: str, quiet: bool) -> None:
     """Check every rule public data can check over every block of CHAIN.
 
+    CHAIN is a chain file, or a node's data directory (its node.sqlite is
+    exported to DIR/export.sgc first).
+
     Prints one line per rule (what it checks, how many blocks and
     transactions it checked, its violations), then the first violations,
     then the blocks the chain ignores (terminated or broken-away enclaves).
@@ -82,7 +86,7 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
     from sagachain.audit.auditor import load_enclave
     from sagachain.audit.report import print_report, write_json
     from sagachain.core.chainfile import read_chain
-    from sagachain.errors import ChainFormatError, InputError
+    from sagachain.errors import ChainFormatError, SagaError
 
     console = Console()
     err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: they name files and offsets
@@ -90,9 +94,12 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
         err.print(f"[red]error:[/red] {len(states)} --enclave-state but {len(keys)} --enclave-key; give them in pairs, state then key")
         sys.exit(2)
     try:
-        chain_file = read_chain(chain)
+        chain_file = read_chain(_exported(chain) if chain.is_dir() else chain)
     except ChainFormatError as exc:
         err.print(f"error: {chain} is not a readable chain file: {exc.message}", markup=False, style="red")
+        sys.exit(2)
+    except SagaError as exc:  # a node directory without a database, or a database that cannot be read
+        err.print(f"error: {exc}", markup=False, style="red")
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the reader should raise ChainFormatError; never show a traceback
         err.print(f"error: {chain} is not a readable chain file ({type(exc).__name__}: {exc})", markup=False, style="red")
@@ -117,6 +124,20 @@ def audit(chain: Path, json_path: Path | None, states: tuple[Path, ...], keys: t
             sys.exit(2)
         console.print(f"report written to [bold]{json_path}[/bold]")
     sys.exit(0 if report.ok else 1)
+
+
+def _exported(directory: Path) -> Path:
+    """A node's data directory: export its chain (node.sqlite) to a chain file next to it and audit that."""
+    from node.config import DATABASE_FILE
+    from node.storage import NodeStore
+
+    database = directory / DATABASE_FILE
+    if not database.is_file():
+        raise InputError(f"{directory} is a directory without {DATABASE_FILE}; give a chain file or a node's data directory")
+    target = directory / "export.sgc"
+    with NodeStore.open(database) as store:
+        store.export_chain(target)
+    return target
 
 
 def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Console, quiet: bool, crypto: str) -> AuditReport:

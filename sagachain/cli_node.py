@@ -67,7 +67,7 @@ def status(directory: Path) -> None:
     Example:
         sagachain node status nodes/n1
     """
-    from node.config import load_config, load_key
+    from node.config import DATABASE_FILE, load_config, load_key
 
     try:
         config = load_config(directory)
@@ -85,4 +85,16 @@ def status(directory: Path) -> None:
     table.add_row("enclaves", ", ".join(config.enclaves) or "(none)")
     for peer in config.peers:
         table.add_row("peer", f"{peer.address}  key {peer.node_key[:16]}...")
+    database = directory / DATABASE_FILE
+    if database.is_file():
+        from node.storage import NodeStore
+
+        with NodeStore.open(database) as store:
+            table.add_row("blocks stored", str(len(store.blocks())))
+            for shard in config.shards:
+                head = store.head(shard)
+                table.add_row(f"head of {shard}", f"height {head.height}")
+            table.add_row("pending transactions", str(len(store.pending())))
+    else:
+        table.add_row("database", "not created yet (init with --genesis)")
     Console().print(table)

@@ -78,3 +78,8 @@ class ScriptFailure(SagaError):
     """Raised when a script fails on its own terms: ``require`` was false, a
     field is missing, a division by zero. No rule was broken; the transaction
     fails and still pays its gas."""
+
+
+class StorageError(SagaError):
+    """Raised when a node's database cannot be read or written (disk full, file locked);
+    the message names the file and says that nothing of the failed write was kept."""

@@ -64,3 +64,28 @@ def test_node_init_and_status_commands(tmp_path: Path) -> None:
     assert again.exit_code == 2
     bad_peer = runner.invoke(main, ["node", "init", str(tmp_path / "n2"), "--name", "n2", "--peer", "127.0.0.1:1"])
     assert bad_peer.exit_code == 2
+
+
+def test_init_with_a_genesis_creates_the_database_and_audit_reads_the_directory(tmp_path: Path) -> None:
+    from chainkit import simulate, small
+
+    from node.config import DATABASE_FILE
+    from node.storage import NodeStore
+    from sagachain.core.chainfile import write_chain
+
+    run = simulate(small)
+    genesis_file = tmp_path / "genesis.sgc"
+    write_chain(genesis_file, run.genesis, [])
+    runner = CliRunner()
+    made = runner.invoke(main, ["node", "init", str(tmp_path / "n1"), "--name", "n1", "--genesis", str(genesis_file), "--shard", "P0"])
+    assert made.exit_code == 0, made.output
+    with NodeStore.open(tmp_path / "n1" / DATABASE_FILE) as store:
+        for block in run.blocks:
+            updates = {u.id: u.value for e in block.entries for u in getattr(e, "updates", ())}
+            store.append_final(block, updates)
+    shown = runner.invoke(main, ["node", "status", str(tmp_path / "n1")])
+    assert shown.exit_code == 0 and f"{len(run.blocks)}" in shown.output
+    audited = runner.invoke(main, ["audit", str(tmp_path / "n1"), "--quiet"])
+    assert audited.exit_code == 0, audited.output
+    empty = runner.invoke(main, ["audit", str(tmp_path), "--quiet"])
+    assert empty.exit_code == 2 and "node.sqlite" in empty.output

@@ -22,9 +22,8 @@ import blake3
 from sagachain.core.block import Block, block_from_wire, block_to_wire
 from sagachain.core.encoding import decode, encode
 from sagachain.core.genesis import Genesis
-from sagachain.errors import RuleViolation
 from sagachain.core.wire import WireError, from_wire
-from sagachain.errors import ChainFormatError
+from sagachain.errors import ChainFormatError, RuleViolation
 
 MAGIC = b"SAGACHN\x01"
 LENGTH = struct.Struct(">I")
