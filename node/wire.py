@@ -193,6 +193,21 @@ def encode_message(msg: Message) -> bytes:
     return encode({"type": msg.TYPE, **msg.fields_to_wire()})
 
 
+MAX_DEPTH = 64  # deepest nesting of lists and maps any message has, with a wide margin
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and maps nest deeper than ``limit`` (iteratively: the check itself must not recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def decode_message(body: bytes, expect: type[Message] | None = None) -> Message:
     """The message in a frame body; anything else is a :class:`ProtocolError` naming what was wrong.
 
@@ -204,9 +219,11 @@ def decode_message(body: bytes, expect: type[Message] | None = None) -> Message:
         data = decode(body)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"frame body of {len(body)} bytes is not one MessagePack value: {exc}") from None
+    if _deeper_than(data, MAX_DEPTH):
+        raise ProtocolError(f"message nests deeper than {MAX_DEPTH} levels; no message of this protocol does")
     try:
         canonical = encode(data) == body
-    except (SagaError, RecursionError):  # a float, or nesting deeper than any message has
+    except SagaError:  # a float, an integer out of range
         canonical = False
     if not canonical:
         raise ProtocolError(
