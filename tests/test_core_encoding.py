@@ -77,3 +77,27 @@ def test_str_key_order_is_the_order_of_their_encodings() -> None:
     encoded = encode({k: 0 for k in keys})
     order = list(msgpack.unpackb(encoded, raw=False).keys())
     assert order == sorted(keys, key=lambda k: msgpack.packb(k, use_bin_type=True))
+
+
+def test_a_union_of_records_tries_each_member() -> None:
+    from dataclasses import dataclass
+
+    import pytest
+
+    from sagachain.core.wire import WireError, from_wire
+
+    @dataclass(frozen=True)
+    class Left:
+        a: int
+
+    @dataclass(frozen=True)
+    class Right:
+        b: str
+
+    @dataclass(frozen=True)
+    class Holder:
+        x: Left | Right
+
+    assert from_wire(Holder, {"x": {"b": "hi"}}) == Holder(x=Right(b="hi"))
+    with pytest.raises(WireError, match="Left.*Right"):
+        from_wire(Holder, {"x": {"c": 1}})

@@ -69,10 +69,15 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if data is None and type(None) in args:
             return None
+        problems = []
         for arg in args:
             if arg is type(None):
                 continue
-            return _convert(arg, data, where)
+            try:
+                return _convert(arg, data, where)
+            except WireError as exc:  # try the union's next member
+                problems.append(str(exc))
+        raise WireError(" / ".join(problems) or f"{where}: expected one of {args}")
     if origin is tuple:
         if not isinstance(data, list):
             raise WireError(f"{where}: expected a list, got {type(data).__name__}")
