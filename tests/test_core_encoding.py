@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgpack
 import pytest
 from hypothesis import given
@@ -79,25 +81,25 @@ def test_str_key_order_is_the_order_of_their_encodings() -> None:
     assert order == sorted(keys, key=lambda k: msgpack.packb(k, use_bin_type=True))
 
 
+
+@dataclass(frozen=True)
+class _Left:
+    a: int
+
+
+@dataclass(frozen=True)
+class _Right:
+    b: str
+
+
+@dataclass(frozen=True)
+class _Holder:
+    x: _Left | _Right
+
+
 def test_a_union_of_records_tries_each_member() -> None:
-    from dataclasses import dataclass
 
-    import pytest
 
-    from sagachain.core.wire import WireError, from_wire
-
-    @dataclass(frozen=True)
-    class Left:
-        a: int
-
-    @dataclass(frozen=True)
-    class Right:
-        b: str
-
-    @dataclass(frozen=True)
-    class Holder:
-        x: Left | Right
-
-    assert from_wire(Holder, {"x": {"b": "hi"}}) == Holder(x=Right(b="hi"))
-    with pytest.raises(WireError, match="Left.*Right"):
-        from_wire(Holder, {"x": {"c": 1}})
+    assert from_wire(_Holder, {"x": {"b": "hi"}}) == _Holder(x=_Right(b="hi"))
+    with pytest.raises(WireError, match="_Left.*_Right"):
+        from_wire(_Holder, {"x": {"c": 1}})
