@@ -11,6 +11,7 @@ canonical form; anywhere at all it breaks the digest (FMT-1).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,11 +63,13 @@ RECORD_KEYS = {"genesis": {"type", "genesis"}, "block": {"type", "block"}, "end"
 
 
 def write_chain(path: Path, genesis: Genesis, blocks: list[Block]) -> None:
+    """Write a chain file durably: once this returns, the bytes are on disk (fsync)."""
     with path.open("wb") as out:
         writer = ChainWriter(out, genesis)
         for block in blocks:
             writer.block(block)
         writer.close()
+        os.fsync(out.fileno())
 
 
 @dataclass
