@@ -105,8 +105,9 @@ class Proposal:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Prevote:
-    """``signer`` finds ``block_hash`` (NIL: none) acceptable in this round."""
+class RoundVote:
+    """A vote of one phase of one round; the phase (``kind``) is in what is signed, so a
+    prevote can never pass for a precommit, nor a vote of one round for another's."""
 
     shard: str
     height: int
@@ -115,27 +116,24 @@ class Prevote:
     signer: bytes
     signature: bytes
 
-    kind: ClassVar[str] = "prevote"
+    kind: ClassVar[str] = ""
 
     def digest(self) -> bytes:
-        return hash_value(["prevote", self.shard, self.height, self.round, self.block_hash])
+        return hash_value([self.kind, self.shard, self.height, self.round, self.block_hash])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Precommit:
+class Prevote(RoundVote):
+    """``signer`` finds ``block_hash`` (NIL: none) acceptable in this round."""
+
+    kind: ClassVar[str] = "prevote"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Precommit(RoundVote):
     """``signer`` saw a prevote quorum for ``block_hash`` in this round and locked it (NIL: did not)."""
 
-    shard: str
-    height: int
-    round: int
-    block_hash: bytes
-    signer: bytes
-    signature: bytes
-
     kind: ClassVar[str] = "precommit"
-
-    def digest(self) -> bytes:
-        return hash_value(["precommit", self.shard, self.height, self.round, self.block_hash])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
