@@ -58,6 +58,32 @@ def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[st
     console.print(f"node key (give it to peers to pin): {key.public.hex()}")
 
 
+@node.command("start")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]), help="How much the node logs (to DIRECTORY/node.log and stderr).")
+def start(directory: Path, log_level: str) -> None:
+    """Run the node of DIRECTORY until interrupted (Ctrl-C or SIGTERM).
+
+    It listens for peers and clients, serves its shards' committees, keeps
+    its copy of the chain in DIRECTORY/node.sqlite, and serves Prometheus
+    metrics if the config names a `metrics` address. Once it listens it writes
+    DIRECTORY/node.ready (JSON: address, metrics, pid).
+
+    \b
+    Example:
+        sagachain node start nodes/n1
+    """
+    from node.server import serve
+
+    try:
+        serve(directory, log_level)
+    except SagaError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, style="red")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
 @node.command("status")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 def status(directory: Path) -> None:

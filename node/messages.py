@@ -1,0 +1,239 @@
+"""The messages of protocol version 2: between the nodes of a shard and of an
+enclave, and the client requests the node added (docs/PROTOCOL.md, section 8).
+
+Version 1 (``node/wire.py``) gave the connection and the first client
+messages; a running node also needs to agree on blocks with its committee
+(SH-1), spread final blocks, negotiate accounts with other leaders (L2L),
+catch up after a restart, and keep its enclave's off-chain state in step
+with the other members (MEM-4). Each is one registered dataclass here.
+
+Off-chain enclave data travels only in ``enclave_delta`` and
+``enclave_state``, whose payload is sealed under the enclave key inside the
+already encrypted channel, and only to nodes the sender has checked are
+members of that enclave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from sagachain.core import block as blocks
+from sagachain.core.objects import StoredObject
+from sagachain.core.tx import Transaction
+from sagachain.core.wire import WireError, from_wire, to_wire
+from node.wire import Message, message
+from shards import committee
+
+MAX_BLOCKS_PER_REPLY = 64  # blocks in one ``blocks`` answer: keeps a reply well under the frame limit
+
+
+def _exact(data: dict[str, Any], names: set[str], where: str) -> None:
+    if set(data) != names:
+        raise WireError(f"{where}: fields must be exactly {sorted(names)}; got {sorted(data)}")
+
+
+# -- between committee members (SH-1) -------------------------------------------------
+
+
+@message("consensus")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consensus(Message):
+    """One committee message (proposal, prevote, precommit, commit, decision) of ``shards.committee``."""
+
+    body: committee.Message
+
+    def fields_to_wire(self) -> dict[str, Any]:
+        return {"body": committee.message_to_wire(self.body)}
+
+    @classmethod
+    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
+        _exact(data, {"body"}, where)
+        return cls(body=committee.message_from_wire(data["body"], f"{where}.body"))
+
+
+@message("forward_tx")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardTx(Message):
+    """A transaction a node accepted, handed to the committee members of the shard that runs it."""
+
+    tx: Transaction
+
+
+@message("final_block")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinalBlock(Message):
+    """Gossip: a block final with its quorum certificate (SH-1), for every node's copy of the chain."""
+
+    block: blocks.Block
+
+    def fields_to_wire(self) -> dict[str, Any]:
+        return {"block": blocks.block_to_wire(self.block)}
+
+    @classmethod
+    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
+        _exact(data, {"block"}, where)
+        return cls(block=blocks.block_from_wire(data["block"], f"{where}.block"))
+
+
+@message("get_blocks")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetBlocks(Message):
+    """Catch-up: the final blocks of ``shard`` from ``from_height`` on, at most ``limit``."""
+
+    shard: str
+    from_height: int
+    limit: int
+
+
+@message("blocks")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Blocks(Message):
+    """Answer to GetBlocks, in height order; fewer than asked means the answerer has no more."""
+
+    shard: str
+    blocks: tuple[blocks.Block, ...]
+
+    def fields_to_wire(self) -> dict[str, Any]:
+        return {"shard": self.shard, "blocks": [blocks.block_to_wire(b) for b in self.blocks]}
+
+    @classmethod
+    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
+        _exact(data, {"shard", "blocks"}, where)
+        if not isinstance(data["shard"], str) or not isinstance(data["blocks"], list):
+            raise WireError(f"{where}: shard must be a str and blocks a list")
+        if len(data["blocks"]) > MAX_BLOCKS_PER_REPLY:
+            raise WireError(f"{where}: {len(data['blocks'])} blocks; at most {MAX_BLOCKS_PER_REPLY} per reply")
+        found = tuple(blocks.block_from_wire(b, f"{where}.blocks[{i}]") for i, b in enumerate(data["blocks"]))
+        return cls(shard=data["shard"], blocks=found)
+
+
+@message("l2l_request")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class L2LRequest(Message):
+    """L2L-1: shard ``requester`` asks the committee of the owning shard to release ``account``.
+
+    ``arrived`` and ``tx_id`` are the priority of the oldest transaction behind
+    the request (older wins, then the lower id), as ``shards.placement.Priority``.
+    """
+
+    account: bytes
+    requester: str
+    arrived: int
+    tx_id: bytes
+
+
+# -- between enclave members (MEM-4) ---------------------------------------------------
+
+
+@message("enclave_delta")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnclaveDelta(Message):
+    """The off-chain writes of one enclave block, sealed under the enclave key.
+
+    ``sealed`` opens (SecretBox, the enclave key) to the canonical list
+    ``[[object id, StoredObject or nil], ...]`` the block's transactions wrote.
+    A member applies it when the block with ``block_hash`` is final.
+    """
+
+    enclave: str
+    shard: str
+    height: int
+    block_hash: bytes
+    sealed: bytes
+
+
+@message("get_enclave_state")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetEnclaveState(Message):
+    """A member (re)joining: send me the enclave's off-chain state. Refused to non-members."""
+
+    enclave: str
+
+
+@message("enclave_state")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnclaveState(Message):
+    """Answer to GetEnclaveState: the state as of ``heads`` (each enclave shard's height).
+
+    ``key`` is the enclave key; ``sealed`` the state bundle sealed under it. Until
+    epoch keys (MEM-3) replace it, one key per enclave serves every member.
+    """
+
+    enclave: str
+    heads: dict[str, int]
+    key: bytes
+    sealed: bytes
+
+
+# -- client requests added in version 2 ------------------------------------------------
+
+
+@message("get_object")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetObject(Message):
+    id: bytes
+
+
+@message("object")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectReply(Message):
+    """Answer to GetObject: the public object, or nil when unknown or off-chain (MEM-4)."""
+
+    id: bytes
+    value: StoredObject | None
+
+
+@message("get_receipt")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetReceipt(Message):
+    tx: bytes  # the transaction id
+
+
+@message("receipt")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt(Message):
+    """Where a transaction stands on the answering node.
+
+    ``status``: ``"final"`` (in block ``shard``/``height`` at entry ``index``;
+    ``ok`` says whether its script succeeded), ``"pending"`` (queued here),
+    ``"refused"`` (with ``rule`` and ``reason``) or ``"unknown"``.
+    """
+
+    tx: bytes
+    status: str
+    shard: str | None
+    height: int
+    index: int
+    ok: bool | None
+    rule: str | None
+    reason: str | None
+
+
+@message("get_status")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStatus(Message):
+    """What ``sagachain node status ADDRESS`` asks."""
+
+
+@message("status")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status(Message):
+    """A node's view of itself; ``data`` is a map described in docs/PROTOCOL.md 8.9."""
+
+    data: dict[str, Any]
+
+
+def delta_to_wire(writes: dict[bytes, StoredObject | None]) -> list[Any]:
+    return [[oid, None if value is None else to_wire(value)] for oid, value in sorted(writes.items())]
+
+
+def delta_from_wire(data: Any, where: str) -> dict[bytes, StoredObject | None]:
+    if not isinstance(data, list):
+        raise WireError(f"{where}: an enclave delta is a list of [object id, object or nil]")
+    out: dict[bytes, StoredObject | None] = {}
+    for i, item in enumerate(data):
+        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], bytes):
+            raise WireError(f"{where}[{i}]: expected [object id, object or nil]")
+        out[item[0]] = None if item[1] is None else from_wire(StoredObject, item[1], f"{where}[{i}]")
+    return out
