@@ -56,7 +56,7 @@ from node.wire import (
     write_frame,
 )
 
-VERSIONS = (1,)  # protocol versions this code speaks
+VERSIONS = (2,)  # protocol versions this code speaks (1 lacked the node-to-node messages; never deployed)
 HANDSHAKE_FRAME = 4096  # largest handshake frame accepted: a Hello is about 150 bytes
 HANDSHAKE_TIMEOUT = 10.0  # seconds a handshake may take before the connection is dropped
 REFUSAL_TIMEOUT = 1.0  # seconds spent telling a failed peer why before closing anyway

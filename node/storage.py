@@ -212,11 +212,13 @@ class NodeStore:
         block: Block,
         object_updates: dict[bytes, StoredObject | None],
         enclave_sealed: dict[str, bytes] | None = None,
+        meta: dict[str, bytes] | None = None,
     ) -> int:
         """Record ``block`` as final with its consequences, all or nothing; return its ``seq``.
 
         In one transaction: the block, the new values of the objects it changed
-        (None deletes), the enclaves' sealed state after it, and the removal of
+        (None deletes), the enclaves' sealed state after it, ``meta`` settings
+        that describe that state (which heights it reflects), and the removal of
         its transactions from the pending queue. A block already stored (same
         hash) is not written again and its ``seq`` is returned, so a node that
         does not know whether its last append committed before a crash may
@@ -247,6 +249,7 @@ class NodeStore:
                 "INSERT OR REPLACE INTO enclave_states VALUES (?, ?, ?)",
                 [(enclave, seq, data) for enclave, data in sealed.items()],
             )
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list((meta or {}).items()))
             tx_ids = [(e.tx.id,) for e in block.tx_entries()]
             self._db.executemany("INSERT OR IGNORE INTO final_txs VALUES (?, ?)", [(i, seq) for (i,) in tx_ids])
             self._db.executemany("DELETE FROM pending WHERE tx_id = ?", tx_ids)
@@ -321,6 +324,25 @@ class NodeStore:
             (since_seq, shard, shard),
         ).fetchall()
         return [FinalBlock(seq, self._load_block(seq, stored_hash, encoded)) for seq, stored_hash, encoded in rows]
+
+    def final_block_of(self, tx_id: bytes) -> Block | None:
+        """The final block holding transaction ``tx_id``, if it is final here."""
+        row = self._db.execute(
+            "SELECT b.seq, b.hash, b.encoded FROM final_txs f JOIN blocks b ON b.seq = f.seq WHERE f.tx_id = ?", (tx_id,)
+        ).fetchone()
+        return None if row is None else self._load_block(int(row[0]), bytes(row[1]), row[2])
+
+    def block_at(self, shard: str, height: int) -> Block | None:
+        row = self._db.execute("SELECT seq, hash, encoded FROM blocks WHERE shard = ? AND height = ?", (shard, height)).fetchone()
+        return None if row is None else self._load_block(int(row[0]), bytes(row[1]), row[2])
+
+    def blocks_from(self, shard: str, height: int, limit: int) -> list[Block]:
+        """Up to ``limit`` final blocks of ``shard`` from ``height`` on, in height order (catch-up)."""
+        rows = self._db.execute(
+            "SELECT seq, hash, encoded FROM blocks WHERE shard = ? AND height >= ? ORDER BY height LIMIT ?",
+            (shard, height, limit),
+        ).fetchall()
+        return [self._load_block(int(seq), bytes(h), encoded) for seq, h, encoded in rows]
 
     def head(self, shard: str) -> ShardHead:
         if shard not in self._shards:

@@ -44,6 +44,7 @@ _CHUNK = 64 * 1024
 PROTOCOL = "protocol"  # a frame or message broke the protocol: bad framing, encoding, type, signature
 VERSION = "version"  # no protocol version both sides speak
 REFUSED = "refused"  # the responder does not accept this node key (its ``authorize`` said no)
+REQUEST = "request"  # a request was refused; unlike the codes above, the connection stays open
 PINNED_KEY = "pinned-key"  # the responder presented another node key than the one pinned (MEM-5)
 
 

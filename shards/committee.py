@@ -451,6 +451,28 @@ class CommitteeMachine:
             self._progress(now, out)
         return out
 
+    @property
+    def busy(self) -> bool:
+        """Another member has spoken at this height: a proposal or a vote is here."""
+        st = self._state
+        voters = {s for tally in (st.prevotes, st.precommits) for r in tally.rounds() for s in tally.signers(r)}
+        return bool(st.proposals) or bool(voters - {self.node_id})
+
+    def wake(self, now: int) -> list[Action]:
+        """The driver stopped ticking while its shard had nothing to do; restart the current
+        round's timers from ``now``, so an idle spell does not count as a silent proposer.
+        Timeouts only pace liveness: moving them never touches what the member signs."""
+        st = self._state
+        out: list[Action] = []
+        st.timers = []
+        if st.final is None and st.decided is None:
+            self._schedule(now + self.timeouts.propose + st.round * self.timeouts.increment, "propose", st.round, out)
+        self._next_resend = now + self.timeouts.resend
+        out.append(ScheduleTick(self._next_resend))
+        if st.awaiting == st.round and st.step == PROPOSE:
+            out.append(NeedBlock(self.height, st.round))
+        return out
+
     def next_height(self, block: Block, now: int) -> list[Action]:
         """The driver stored ``block``, final at this member's height or later (block sync):
         work on the height after it, starting with the messages that waited for it."""

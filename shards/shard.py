@@ -162,13 +162,25 @@ class ShardMachine:
             for entry in block.entries:
                 if isinstance(entry, AcquireEntry):
                     self.borrowed.add(entry.account)
+                    self.incoming.pop(entry.account, None)
                 elif isinstance(entry, ReleaseEntry):
                     self.borrowed.discard(entry.account)
+                    self.grants.pop(entry.account, None)
+            self._forget_included(block)
         for index, entry in enumerate(block.entries):
             if isinstance(entry, ReleaseEntry) and entry.to_shard == self.id:
                 ref = EntryRef(shard=block.shard, height=block.height, index=index)
                 self.incoming[entry.account] = (ref, entry.state_hash)
                 self.asked.pop(entry.account, None)
+
+    def _forget_included(self, block: Block) -> None:
+        """Drop queued transactions another member put in this shard's block: in a committee
+        every member queues every transaction, and only the proposer's build removed them."""
+        if not self.queue:
+            return
+        done = {e.tx.id for e in block.tx_entries()}
+        if done:
+            self.queue = deque(q for q in self.queue if q.tx.id not in done)
 
     def on_rejected(self, proposal: Proposal) -> None:
         """Our own proposal failed validation (it raced a block that became final first):

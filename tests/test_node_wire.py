@@ -299,7 +299,7 @@ def test_handshake_proves_both_keys_and_carries_messages_both_ways() -> None:
         client, server = await _both(*trio.testing.memory_stream_pair(), expected=SERVER.public)
         assert isinstance(client, Channel) and isinstance(server, Channel)
         assert client.peer == SERVER.public and server.peer == CLIENT.public
-        assert client.version == server.version == 1
+        assert client.version == server.version == 2
         for seq in range(3):
             await client.send(Ping(seq=seq))
             assert await server.receive() == Ping(seq=seq)
@@ -383,7 +383,7 @@ def test_no_common_version_is_answered_with_an_error_then_close() -> None:
         reader = FrameReader(raw)
         answer = decode_message(await reader.read())
         assert isinstance(answer, ErrorMessage) and answer.code == VERSION
-        assert "you offer [7, 9], this node speaks [1]" in answer.reason
+        assert "you offer [7, 9], this node speaks [2]" in answer.reason
         with pytest.raises(ChannelClosed):
             await reader.read()
 
@@ -545,7 +545,7 @@ async def _doc_initiator(stream: trio.abc.Stream, signing: SigningKey, *, own_ro
     hello_i = _doc_pack(
         {
             "type": "hello",
-            "versions": [1],
+            "versions": [2],
             "node_key": bytes(signing.verify_key),
             "ephemeral": bytes(ephemeral.public_key),
             "nonce": bytes(32),
@@ -556,11 +556,11 @@ async def _doc_initiator(stream: trio.abc.Stream, signing: SigningKey, *, own_ro
     ack_r = msgpack.unpackb(await _doc_read(stream, buffer))
     hello = msgpack.unpackb(hello_r)
     transcript = _doc_h(["sagachain-handshake", blake3.blake3(hello_i).digest(), blake3.blake3(hello_r).digest()])
-    assert ack_r["type"] == "hello_ack" and ack_r["version"] == 1
-    signed = _doc_h(["sagachain-handshake-signature", "responder", 1, transcript])
+    assert ack_r["type"] == "hello_ack" and ack_r["version"] == 2
+    signed = _doc_h(["sagachain-handshake-signature", "responder", 2, transcript])
     VerifyKey(hello["node_key"]).verify(signed, ack_r["signature"])
-    signature = signing.sign(_doc_h(["sagachain-handshake-signature", own_role, 1, transcript])).signature
-    ack_i = _doc_pack({"type": "hello_ack", "version": 1, "signature": signature})
+    signature = signing.sign(_doc_h(["sagachain-handshake-signature", own_role, 2, transcript])).signature
+    ack_i = _doc_pack({"type": "hello_ack", "version": 2, "signature": signature})
     await stream.send_all(struct.pack(">I", len(ack_i)) + ack_i)
     shared = crypto_scalarmult(bytes(ephemeral), hello["ephemeral"])
     i2r = _doc_h(["sagachain-session-key", "initiator->responder", shared, transcript])

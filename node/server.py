@@ -1,0 +1,836 @@
+"""``sagachain node start``: a node process under trio.
+
+The node is a driver, like the simulator: the protocol lives in the pure
+machines of ``shards`` (a ``ShardMachine`` and a ``CommitteeMachine`` per
+shard whose committee this node serves), in ``node.chainview`` (which final
+blocks to apply, in what order) and ``node.enclave_replica``. This module
+feeds them messages from the network and the clock, and carries out what
+they ask: send messages, build a block, store a final block.
+
+Tasks, all in one trio nursery:
+
+- the listener, and a task per connection reading messages (``_serve``);
+- a dialer per configured peer, reconnecting with backoff;
+- a task per served shard, ticking its machines every ``TICK`` seconds
+  while it has work (``_drive``);
+- the ledger task, the only writer of the chain: it applies final blocks
+  through the chain view, persists each with its consequences in one SQLite
+  transaction (in a worker thread), and only then announces it (gossip,
+  events, the committee's next height);
+- catch-up: every ``SYNC`` seconds it asks a peer for the blocks after its
+  heads, so a node that was down or missed gossip converges.
+
+Every refusal (a bad frame, a bad block, a refused transaction) is logged
+with its rule id and counted in the metrics; nothing refused is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from node.admission import admission_problem
+from node.chainview import ChainView, Refusal
+from node.channel import Channel, accept, connect
+from node.config import DATABASE_FILE, NodeConfig, load_config, load_key
+from node.connections import Backoff, Link
+from node.enclave_replica import EnclaveReplica, changes_state
+from node.messages import (
+    MAX_BLOCKS_PER_REPLY,
+    Blocks,
+    Consensus,
+    EnclaveDelta,
+    EnclaveState,
+    FinalBlock,
+    ForwardTx,
+    GetBlocks,
+    GetEnclaveState,
+    GetObject,
+    GetReceipt,
+    GetStatus,
+    L2LRequest,
+    ObjectReply,
+    Receipt,
+    Status,
+    delta_from_wire,
+    delta_to_wire,
+)
+from node.metrics import NodeMetrics
+from node.storage import NodeStore
+from node.wire import (
+    REQUEST,
+    AccountReply,
+    BlockReply,
+    ErrorMessage,
+    Event,
+    GetAccount,
+    GetBlock,
+    Message,
+    Ping,
+    Pong,
+    ProtocolError,
+    Subscribe,
+    SubmitTx,
+    TxReceipt,
+)
+from sagachain.core.block import AcquireEntry, Block, ReleaseEntry
+from sagachain.core.encoding import decode, encode
+from sagachain.core.keys import KeyPair
+from sagachain.core.ledger import ChainState
+from sagachain.core.objects import StoredObject, node_id_for
+from sagachain.core.tx import Transaction
+from sagachain.core.wire import WireError
+from sagachain.errors import InputError, SagaError
+from shards import committee as cm
+from shards.enclave_store import EnclaveStore
+from shards.placement import Priority
+from shards.shard import ShardMachine
+from shards.tools import default_tools
+
+log = logging.getLogger("sagachain.node")
+
+TICK = 0.05  # seconds between ticks of a shard with work
+SYNC = 1.0  # seconds between catch-up requests
+REFORWARD = 3.0  # seconds a pending transaction waits before it is handed to its committee again
+REQUESTS = 0.25  # seconds between L2L request rounds of a shard
+DIAL_BACKOFF = (0.2, 5.0)  # first and longest wait between dials of a peer
+MAX_HANDSHAKES = 64  # handshakes in progress at once
+TOPICS = ("blocks", "transfers", "roster")
+REFUSED_KEPT = 10_000  # refused transaction ids remembered for receipts
+READY_FILE = "node.ready"
+LOG_FILE = "node.log"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    link: Link
+    topics: set[str]
+    seq: int = 0
+
+
+@dataclass
+class ServedShard:
+    """A shard whose committee this node sits on: its two machines and the driver's notes."""
+
+    machine: ShardMachine
+    committee: cm.CommitteeMachine
+    queued: set[bytes] = field(default_factory=set)
+    need: tuple[int, int] | None = None  # (height, round) the committee asked us to build for
+    mine: dict[int, Any] = field(default_factory=dict)  # height -> our shards.shard.Proposal
+    asleep: bool = True
+    next_requests: float = 0.0
+    held: list[cm.Proposal] = field(default_factory=list)  # proposals waiting for their dependencies
+
+
+class Node:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.config: NodeConfig = load_config(directory)
+        self.key: KeyPair = load_key(directory)
+        self.node_id = node_id_for(self.key.public)
+        database = directory / DATABASE_FILE
+        if not database.is_file():
+            raise InputError(f"{database} does not exist; create the node with `sagachain node init {directory} --genesis CHAIN`")
+        self.store = NodeStore.open(database)
+        self.genesis = self.store.genesis()
+        self.tools = default_tools()
+        self.metrics = NodeMetrics()
+        self.backoff = Backoff()
+        self.db_limit = trio.CapacityLimiter(1)
+        self.links: dict[bytes, Link] = {}
+        self.subscribers: list[Subscriber] = []
+        self.pending: dict[bytes, tuple[Transaction, float]] = {}
+        self.refused: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
+        self.handshakes = trio.Semaphore(MAX_HANDSHAKES)
+        self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block]](10_000)
+        self.peer_keys = {bytes.fromhex(p.node_key): p for p in self.config.peers}
+        self.peer_ids = {node_id_for(k): k for k in self.peer_keys}
+        self.names = {n.id: n.name for n in self.genesis.nodes}
+        self._restore()
+
+    # -- start-up ------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Rebuild memory from the file: the chain, the machines, the enclave replicas, the pending queue."""
+        chain = ChainState(self.genesis)
+        self.view = ChainView(chain, self.tools)
+        stored = [f.block for f in self.store.blocks()]
+        for block in stored:
+            chain.apply_block(block)
+            self.view.restored(block)
+        self.replicas: dict[str, EnclaveReplica] = {}
+        for enclave in self.config.enclaves:
+            record = chain.enclaves.get(enclave)
+            if record is None:
+                raise InputError(f"{self.dir}: config names enclave {enclave!r}, which is not in the genesis {sorted(chain.enclaves)}")
+            self.replicas[enclave] = self._load_replica(enclave, record.shards, record.state_commitment)
+        self.served: dict[str, ServedShard] = {}
+        for sid in self.config.shards:
+            record = chain.shards.get(sid)
+            if record is None:
+                raise InputError(f"{self.dir}: config names shard {sid!r}, which is not in the genesis {sorted(chain.shards)}")
+            if self.node_id not in record.committee:
+                raise InputError(f"{self.dir}: this node's key is not in the committee of shard {sid} (SH-1); "
+                                 "remove the shard from node.toml or use the key the genesis names")
+            if record.enclave is not None and record.enclave not in self.replicas:
+                raise InputError(f"{self.dir}: shard {sid} belongs to enclave {record.enclave}; add it to `enclaves` in node.toml")
+            replica = self.replicas[record.enclave].store if record.enclave else None
+            machine = ShardMachine(record, chain, store=replica)
+            for block in stored:
+                machine.on_final(block)
+            keys = {nid: chain.nodes[nid].public_key for nid in record.committee}
+            machine_committee = cm.CommitteeMachine(
+                shard=sid, committee=record.committee, public_keys=keys, node_id=self.node_id, key=self.key,
+                validate=lambda block, sid=sid: self._validate(sid, block), height=self.view.heads[sid] + 1,
+            )
+            self.served[sid] = ServedShard(machine, machine_committee)
+        for tx in self.store.pending():
+            self.pending[tx.id] = (tx, 0.0)
+
+    def _load_replica(self, enclave: str, shards: tuple[str, ...], commitment: bytes) -> EnclaveReplica:
+        replica = EnclaveReplica(enclave, shards)
+        key_file = self.dir / f"enclave-{enclave}.key"
+        key = bytes.fromhex(key_file.read_text().strip()) if key_file.is_file() else None
+        sealed = self.store.enclave_state(enclave)
+        heads_raw = self.store.meta(f"enclave-heads/{enclave}")
+        if sealed is not None and heads_raw is not None and key is not None:
+            replica.install(EnclaveStore.unseal(key, sealed.sealed), decode(heads_raw), key)
+        elif key is not None and (self.dir / f"enclave-{enclave}.genesis").is_file():
+            state = EnclaveStore.unseal(key, (self.dir / f"enclave-{enclave}.genesis").read_bytes())
+            if state.commitment() != commitment:
+                raise InputError(f"{self.dir}/enclave-{enclave}.genesis does not match the genesis commitment of "
+                                 f"enclave {enclave}; it belongs to another chain")
+            replica.install(state, {}, key)
+        replica.key = key
+        return replica
+
+    # -- running -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        host, port = self.config.listen.rsplit(":", 1)
+        listeners = await trio.open_tcp_listeners(int(port), host=host)
+        bound = listeners[0].socket.getsockname()
+        address = f"{bound[0]}:{bound[1]}"
+        metrics = ""
+        if self.config.metrics:
+            mhost, mport = self.config.metrics.rsplit(":", 1)
+            metrics = f"{mhost}:{self.metrics.serve(mhost, int(mport))}"
+        log.info("node %s (%s) listening on %s; shards %s; enclaves %s; %d blocks on file",
+                 self.config.name, self.key.public.hex()[:16], address, list(self.served), list(self.replicas),
+                 sum(self.view.heads.values()))
+        ready = {"address": address, "metrics": metrics, "pid": os.getpid(), "node_key": self.key.public.hex()}
+        (self.dir / READY_FILE).write_text(json.dumps(ready))
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            nursery.start_soon(trio.serve_listeners, self._accept, listeners)
+            for key, peer in self.peer_keys.items():
+                nursery.start_soon(self._dial, key, peer.address)
+            nursery.start_soon(self._ledger)
+            for sid in self.served:
+                nursery.start_soon(self._drive, sid)
+            nursery.start_soon(self._sync)
+            nursery.start_soon(self._housekeeping)
+            nursery.start_soon(self._signals, nursery.cancel_scope)
+
+    async def _signals(self, scope: trio.CancelScope) -> None:
+        """SIGTERM and SIGINT stop the node cleanly: every stored block is already durable."""
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("stopping on signal %d", signum)
+                scope.cancel()
+                return
+
+    # -- connections -----------------------------------------------------------------
+
+    def _authorize(self, key: bytes) -> str | None:
+        return self.backoff.refused(key, trio.current_time())
+
+    async def _accept(self, stream: trio.SocketStream) -> None:
+        async with self.handshakes:
+            try:
+                channel = await accept(stream, self.key, self._authorize)
+            except ProtocolError as exc:
+                self.metrics.dropped.labels(exc.code).inc()
+                log.info("dropped an incoming connection during the handshake: %s", exc)
+                return
+        await self._serve(channel, outgoing=False)
+
+    async def _dial(self, key: bytes, address: str) -> None:
+        wait = DIAL_BACKOFF[0]
+        host, port = address.rsplit(":", 1)
+        while True:
+            try:
+                stream = await trio.open_tcp_stream(host, int(port))
+                channel = await connect(stream, self.key, expected=key)
+                wait = DIAL_BACKOFF[0]
+                await self._serve(channel, outgoing=True)
+            except (OSError, ProtocolError) as exc:
+                log.debug("peer %s: %s", address, exc)
+                if isinstance(exc, ProtocolError) and exc.rule == "MEM-5":
+                    log.error("peer %s presented another node key than the pinned one (MEM-5): %s", address, exc)
+            await trio.sleep(wait)
+            wait = min(DIAL_BACKOFF[1], wait * 2)
+
+    async def _serve(self, channel: Channel, outgoing: bool) -> None:
+        """Read one connection's messages until it closes or breaks the protocol."""
+        node_id = node_id_for(channel.peer)
+        is_peer = node_id in self.peer_ids
+        name = self.names.get(node_id, f"client {channel.peer.hex()[:12]}") if is_peer else f"client {channel.peer.hex()[:12]}"
+        link = Link.open(channel, name, node_id if is_peer else None)
+        if is_peer and (outgoing or node_id not in self.links):
+            self.links[node_id] = link
+            self.metrics.peers.set(len(self.links))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(link.pump)
+                try:
+                    async for message in channel:
+                        await self._dispatch(link, message)
+                except ProtocolError as exc:
+                    self._breach(link, channel.peer, exc)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    pass
+                link.close()
+        finally:
+            if self.links.get(node_id) is link:
+                del self.links[node_id]
+                self.metrics.peers.set(len(self.links))
+            self.subscribers = [s for s in self.subscribers if s.link is not link]
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(channel._stream)
+
+    def _breach(self, link: Link, key: bytes, exc: ProtocolError) -> None:
+        self.metrics.dropped.labels(exc.code).inc()
+        rule = f" ({exc.rule})" if exc.rule else ""
+        log.warning("dropping %s: %s%s", link.name, exc.message, rule)
+        length = self.backoff.strike(key, trio.current_time())
+        if length is not None:
+            self.metrics.backoffs.inc()
+            log.warning("backing off %s for %.0f s after repeated protocol violations", link.name, length)
+
+    def _send_to(self, node_id: bytes, message: Message) -> None:
+        link = self.links.get(node_id)
+        if link is not None:
+            link.send(message)
+
+    def _members(self, shard: str) -> tuple[bytes, ...]:
+        return self.view.chain.shards[shard].committee
+
+    def _enclave_members(self, enclave: str) -> set[bytes]:
+        chain = self.view.chain
+        return {n for s in chain.enclaves[enclave].shards for n in chain.shards[s].committee}
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def _dispatch(self, link: Link, message: Message) -> None:
+        peer_only = (Consensus, ForwardTx, FinalBlock, Blocks, L2LRequest, EnclaveDelta, EnclaveState, GetEnclaveState)
+        if isinstance(message, peer_only) and link.node_id is None:
+            raise ProtocolError(f"{message.TYPE!r} is a message between nodes; this key is not a configured peer")
+        if isinstance(message, Consensus):
+            self._on_consensus(link, message.body)
+        elif isinstance(message, ForwardTx):
+            self._take_tx(message.tx, forward=False)
+        elif isinstance(message, FinalBlock):
+            await self.final_in.send((link.name, message.block))
+        elif isinstance(message, Blocks):
+            for block in message.blocks:
+                await self.final_in.send((link.name, block))
+            if len(message.blocks) == MAX_BLOCKS_PER_REPLY:
+                link.send(GetBlocks(shard=message.shard, from_height=message.blocks[-1].height + 1, limit=MAX_BLOCKS_PER_REPLY))
+        elif isinstance(message, GetBlocks):
+            limit = max(0, min(message.limit, MAX_BLOCKS_PER_REPLY))
+            found = await self._db(self.store.blocks_from, message.shard, message.from_height, limit) if message.shard in self.view.heads else []
+            link.send(Blocks(shard=message.shard, blocks=tuple(found)))
+        elif isinstance(message, L2LRequest):
+            self._on_request(message)
+        elif isinstance(message, EnclaveDelta):
+            self._on_delta(link, message)
+        elif isinstance(message, GetEnclaveState):
+            self._on_state_request(link, message)
+        elif isinstance(message, EnclaveState):
+            self._on_state(link, message)
+        elif isinstance(message, SubmitTx):
+            link.send(await self._submit(message.tx))
+        elif isinstance(message, GetAccount):
+            link.send(self._account(message.account))
+        elif isinstance(message, GetObject):
+            chain = self.view.chain
+            public = message.id in chain.objects
+            link.send(ObjectReply(id=message.id, value=chain.objects[message.id] if public else None))
+        elif isinstance(message, GetBlock):
+            block = await self._db(self.store.block_at, message.shard, message.height)
+            link.send(BlockReply(shard=message.shard, height=message.height, block=block))
+        elif isinstance(message, GetReceipt):
+            link.send(await self._receipt(message.tx))
+        elif isinstance(message, GetStatus):
+            link.send(Status(data=self.status()))
+        elif isinstance(message, Subscribe):
+            unknown = sorted(set(message.topics) - set(TOPICS))
+            if unknown:
+                link.send(ErrorMessage(code=REQUEST, reason=f"unknown topic(s) {unknown}; topics: {list(TOPICS)}", rule=None))
+            else:
+                self.subscribers.append(Subscriber(link, set(message.topics)))
+        elif isinstance(message, Ping):
+            link.send(Pong(seq=message.seq))
+        elif isinstance(message, Pong | ErrorMessage):
+            if isinstance(message, ErrorMessage):
+                log.info("%s reports: %s (%s)", link.name, message.reason, message.code)
+        else:
+            raise ProtocolError(f"{message.TYPE!r} is an answer, not a request; nothing here asked for it")
+
+    async def _db(self, func: Any, *args: Any) -> Any:
+        return await trio.to_thread.run_sync(func, *args, limiter=self.db_limit)
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _route(self, tx: Transaction) -> str:
+        """The shard to run ``tx``: the holder of its first enclave account, else of its gas payer."""
+        chain = self.view.chain
+        accounts = [a for a in tx.account_ids() if chain.account_enclave(a) is not None] or [tx.gas_payer]
+        transit = chain.transit.get(accounts[0])
+        return transit.to_shard if transit else chain.owner[accounts[0]]
+
+    async def _submit(self, tx: Transaction) -> TxReceipt:
+        problem = admission_problem(self.view.chain, self.tools, tx)
+        if problem is None and tx.id in self.refused:
+            problem = self.refused[tx.id]
+        if problem is not None:
+            rule, reason = problem
+            self.metrics.rejected_txs.labels(rule).inc()
+            log.info("refused transaction %s: %s (%s)", tx.id.hex()[:12], reason, rule)
+            return TxReceipt(tx=tx.id, accepted=False, reason=reason, rule=rule)
+        if tx.id not in self.pending:
+            await self._db(self.store.add_pending, tx)
+            self.pending[tx.id] = (tx, trio.current_time())
+            self.metrics.pending.set(len(self.pending))
+        self._take_tx(tx, forward=True)
+        return TxReceipt(tx=tx.id, accepted=True, reason=None, rule=None)
+
+    def _take_tx(self, tx: Transaction, forward: bool) -> None:
+        """Queue ``tx`` on our machine if we serve its shard; hand it to the shard's committee if asked."""
+        if tx.id in self.view.chain.seen_tx:
+            return
+        try:
+            shard = self._route(tx)
+        except KeyError:
+            return
+        served = self.served.get(shard)
+        if served is not None and tx.id not in served.queued:
+            problem = admission_problem(self.view.chain, self.tools, tx)
+            if problem is None:
+                served.queued.add(tx.id)
+                served.machine.submit(tx, now_ms())
+                self._collect_refusals(served)
+        if forward:
+            for member in self._members(shard):
+                if member != self.node_id:
+                    self._send_to(member, ForwardTx(tx=tx))
+
+    def _collect_refusals(self, served: ServedShard) -> None:
+        machine = served.machine
+        for rejection in machine.rejected:
+            self.metrics.rejected_txs.labels(rejection.rule or "?").inc()
+            if rejection.tx is not None:
+                served.queued.discard(rejection.tx.id)
+                self.refused[rejection.tx.id] = (rejection.rule, rejection.reason)
+                while len(self.refused) > REFUSED_KEPT:
+                    self.refused.popitem(last=False)
+                log.info("shard %s refused transaction %s: %s (%s)", machine.id, rejection.tx.id.hex()[:12], rejection.reason, rejection.rule)
+            else:
+                log.info("shard %s: %s (%s)", machine.id, rejection.reason, rejection.rule)
+        machine.rejected.clear()
+
+    async def _receipt(self, tx_id: bytes) -> Receipt:
+        block = await self._db(self.store.final_block_of, tx_id)
+        if block is not None:
+            for index, entry in enumerate(block.entries):
+                if getattr(entry, "tx", None) is not None and entry.tx.id == tx_id:
+                    ok = getattr(entry, "ok", True)
+                    return Receipt(tx=tx_id, status="final", shard=block.shard, height=block.height, index=index, ok=ok, rule=None, reason=None)
+        if tx_id in self.refused:
+            rule, reason = self.refused[tx_id]
+            return Receipt(tx=tx_id, status="refused", shard=None, height=0, index=0, ok=None, rule=rule, reason=reason)
+        if tx_id in self.pending:
+            return Receipt(tx=tx_id, status="pending", shard=None, height=0, index=0, ok=None, rule=None, reason=None)
+        return Receipt(tx=tx_id, status="unknown", shard=None, height=0, index=0, ok=None, rule=None, reason=None)
+
+    def _account(self, account: bytes) -> AccountReply:
+        chain = self.view.chain
+        if account not in chain.accounts:
+            return AccountReply(account=account, shard=None, height=0, value=None)
+        transit = chain.transit.get(account)
+        shard = transit.to_shard if transit else chain.owner[account]
+        value = None if chain.account_enclave(account) is not None else chain.objects.get(account)
+        return AccountReply(account=account, shard=shard, height=self.view.heads.get(shard, 0), value=value)
+
+    # -- L2L --------------------------------------------------------------------------------
+
+    def _on_request(self, message: L2LRequest) -> None:
+        chain = self.view.chain
+        owner = chain.owner.get(message.account)
+        served = self.served.get(owner) if owner is not None else None
+        if served is None or message.requester not in chain.shards:
+            return
+        from shards.shard import Request
+
+        served.machine.on_request(Request(message.account, message.requester, Priority(message.arrived, message.tx_id)))
+        self._collect_refusals(served)
+
+    # -- consensus ----------------------------------------------------------------------------
+
+    def _on_consensus(self, link: Link, body: cm.Message) -> None:
+        served = self.served.get(body.shard)
+        if served is None or link.node_id not in self._members(body.shard):
+            return
+        if isinstance(body, cm.Proposal) and body.height == served.committee.height and self.view.missing(body.block):
+            served.held.append(body)  # judged once what it builds on is applied here
+            return
+        self._act(body.shard, served.committee.receive(body, now_ms()))
+
+    def _validate(self, sid: str, block: Block) -> str | None:
+        reason = self.view.check_proposal(block)
+        if reason is None and changes_state(block):
+            enclave = self.view.chain.shard_enclave(sid)
+            replica = self.replicas.get(enclave or "")
+            if replica is None or block.hash not in replica.deltas:
+                return "its enclave state delta has not arrived (MEM-4)"
+        return reason
+
+    def _act(self, sid: str, actions: list[cm.Action]) -> None:
+        served = self.served[sid]
+        for action in actions:
+            if isinstance(action, cm.Broadcast):
+                for member in self._members(sid):
+                    if member != self.node_id:
+                        self._send_to(member, Consensus(body=action.message))
+            elif isinstance(action, cm.Send):
+                self._send_to(action.to, Consensus(body=action.message))
+            elif isinstance(action, cm.NeedBlock):
+                served.need = (action.height, action.round)
+                self._build(sid)
+            elif isinstance(action, cm.Decided):
+                self.final_in.send_nowait((f"committee {sid}", action.block))
+            elif isinstance(action, cm.Evidence):
+                log.warning("shard %s: %s signed two conflicting messages (SH-1): %s / %s", sid,
+                            self.names.get(action.signer, action.signer.hex()[:12]), action.first, action.second)
+            elif isinstance(action, cm.Refused):
+                log.debug("shard %s committee refused: %s", sid, action.reason)
+
+    def _build(self, sid: str) -> None:
+        served = self.served[sid]
+        if served.need is None:
+            return
+        height, round_ = served.need
+        machine, committee = served.machine, served.committee
+        if committee.height != height or committee.round != round_ or machine.height + 1 != height:
+            served.need = None
+            return
+        enclave = machine.enclave
+        if enclave is not None and not self.replicas[enclave].current(self.view.heads):
+            return  # a stale replica would build on old state; wait for the whole state
+        proposal = machine.build(now_ms(), self.node_id)
+        self._collect_refusals(served)
+        if proposal is None:
+            return
+        served.need = None
+        served.mine[height] = proposal
+        if enclave is not None and changes_state(proposal.block):
+            replica = self.replicas[enclave]
+            replica.keep(proposal.block.hash, proposal.enclave_writes)
+            self._send_delta(enclave, proposal.block, proposal.enclave_writes)
+        actions = committee.propose(proposal.block, now_ms())
+        if any(isinstance(a, cm.Refused) for a in actions):
+            log.warning("shard %s: own block %d refused: %s", sid, height, [a.reason for a in actions if isinstance(a, cm.Refused)])
+            del served.mine[height]
+            machine.on_rejected(proposal)
+        self._act(sid, actions)
+
+    # -- enclave state ---------------------------------------------------------------------------
+
+    def _send_delta(self, enclave: str, block: Block, writes: dict[bytes, StoredObject | None]) -> None:
+        replica = self.replicas[enclave]
+        assert replica.key is not None
+        import nacl.secret
+
+        sealed = bytes(nacl.secret.SecretBox(replica.key).encrypt(encode(delta_to_wire(writes))))
+        message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, sealed=sealed)
+        for member in self._enclave_members(enclave) - {self.node_id}:
+            self._send_to(member, message)
+
+    def _on_delta(self, link: Link, message: EnclaveDelta) -> None:
+        replica = self.replicas.get(message.enclave)
+        if replica is None or replica.key is None or link.node_id not in self._enclave_members(message.enclave):
+            return
+        import nacl.exceptions
+        import nacl.secret
+
+        try:
+            writes = delta_from_wire(decode(nacl.secret.SecretBox(replica.key).decrypt(message.sealed)), "enclave_delta")
+        except (nacl.exceptions.CryptoError, ValueError, WireError) as exc:
+            raise ProtocolError(f"enclave delta for {message.enclave} does not open with the enclave key: {exc}", rule="MEM-4") from None
+        replica.keep(message.block_hash, writes)
+        served = self.served.get(message.shard)
+        if served is not None:
+            self._retry_held(served)
+
+    def _on_state_request(self, link: Link, message: GetEnclaveState) -> None:
+        enclave = message.enclave
+        assert link.node_id is not None
+        name = self.names.get(link.node_id, link.node_id.hex()[:12])
+        replica = self.replicas.get(enclave)
+        if enclave not in self.view.chain.enclaves or replica is None:
+            link.send(ErrorMessage(code=REQUEST, reason=f"this node is not a member of enclave {enclave!r}", rule=None))
+            return
+        if link.node_id not in self._enclave_members(enclave):
+            reason = (f"node {name} is not a member of enclave {enclave}: it sits on none of the enclave's shard "
+                      "committees, so it may not hold the enclave's state (MEM-1)")
+            log.warning("refused enclave state to %s: %s", name, reason)
+            self._publish("roster", {"enclave": enclave, "node": self.view.chain.nodes[link.node_id].public_key
+                                     if link.node_id in self.view.chain.nodes else b"", "change": "refused", "reason": reason})
+            link.send(ErrorMessage(code=REQUEST, reason=reason, rule="MEM-1"))
+            return
+        if not replica.current(self.view.heads) or replica.key is None:
+            link.send(ErrorMessage(code=REQUEST, reason=f"the state of {enclave} here is not current; ask another member", rule=None))
+            return
+        sealed = replica.store.seal(replica.key, os.urandom(24))
+        link.send(EnclaveState(enclave=enclave, heads=dict(replica.heads), key=replica.key, sealed=sealed))
+        log.info("sent the state of enclave %s to member %s", enclave, name)
+        self._publish("roster", {"enclave": enclave, "node": self.view.chain.nodes[link.node_id].public_key,
+                                 "change": "joined", "reason": None})
+
+    def _on_state(self, link: Link, message: EnclaveState) -> None:
+        replica = self.replicas.get(message.enclave)
+        if replica is None or link.node_id not in self._enclave_members(message.enclave):
+            return
+        if replica.current(self.view.heads):
+            return
+        if any(message.heads.get(s, 0) < self.view.heads.get(s, 0) for s in replica.shards):
+            return  # older than our chain: the deltas in between are gone; ask again later
+        try:
+            state = EnclaveStore.unseal(message.key, message.sealed)
+        except SagaError as exc:
+            raise ProtocolError(f"enclave state from {link.name}: {exc}", rule="MEM-4") from None
+        replica.install(state, message.heads, message.key)
+        key_file = self.dir / f"enclave-{message.enclave}.key"
+        if not key_file.exists():
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(message.key.hex() + "\n")
+        log.info("joined enclave %s: state received from %s as of %s", message.enclave, link.name, message.heads)
+
+    # -- the ledger --------------------------------------------------------------------------------
+
+    async def _ledger(self) -> None:
+        async for source, block in self.final_out:
+            if self.view.known(block):
+                continue
+            applied, refused = self.view.offer(block)
+            for refusal in refused:
+                self._refused_block(source, refusal)
+            for done in applied:
+                await self._commit(done)
+
+    def _refused_block(self, source: str, refusal: Refusal) -> None:
+        block = refusal.block
+        for rule in refusal.rules:
+            self.metrics.rejected_blocks.labels(block.shard, rule).inc()
+        log.warning("refused final block %s/%d from %s: %s [%s]", block.shard, block.height, source, refusal.reason, ", ".join(refusal.rules))
+
+    async def _commit(self, block: Block) -> None:
+        """Memory first (machines, replicas), then the file, then the world hears of it."""
+        sealed: dict[str, bytes] = {}
+        meta: dict[str, bytes] = {}
+        for enclave, replica in self.replicas.items():
+            if block.shard in replica.shards and replica.on_final(block) and replica.key is not None:
+                sealed[enclave] = replica.store.seal(replica.key, os.urandom(24))
+                meta[f"enclave-heads/{enclave}"] = encode(dict(replica.heads))
+        for served in self.served.values():
+            served.machine.on_final(block)
+            if block.shard == served.machine.id:
+                served.queued -= {e.tx.id for e in block.tx_entries()}
+                mine = served.mine.pop(block.height, None)
+                if mine is not None and mine.block.hash != block.hash:
+                    served.machine.on_rejected(mine)
+                    served.machine.on_final(block)
+                for height in [h for h in served.mine if h <= block.height]:
+                    served.machine.on_rejected(served.mine.pop(height))
+        updates = self._object_updates(block)
+        await self._db(self.store.append_final, block, updates, sealed, meta)
+        for tx_id in [e.tx.id for e in block.tx_entries()]:
+            self.pending.pop(tx_id, None)
+        self.metrics.pending.set(len(self.pending))
+        self.metrics.height.labels(block.shard).set(block.height)
+        self.metrics.applied.labels(block.shard).inc()
+        for entry in block.tx_entries():
+            self.metrics.committed.labels(entry.kind).inc()
+        if block.header.producer == self.node_id:
+            self.metrics.produced.labels(block.shard).inc()
+        served = self.served.get(block.shard)
+        if served is not None:
+            if block.height >= served.committee.height:
+                served.need = None
+                self._act(block.shard, served.committee.next_height(block, now_ms()))
+            for peer in self.peer_ids:
+                if peer not in self._members(block.shard):
+                    self._send_to(peer, FinalBlock(block=block))
+        self._announce(block)
+        for other in self.served.values():
+            self._retry_held(other)
+
+    def _object_updates(self, block: Block) -> dict[bytes, StoredObject | None]:
+        """The stored objects of the accounts the block touched: kept for accounts our shards own."""
+        chain = self.view.chain
+        touched: set[bytes] = set()
+        for entry in block.entries:
+            if isinstance(entry, AcquireEntry | ReleaseEntry):
+                touched.add(entry.account)
+            elif getattr(entry, "tx", None) is not None:
+                touched.update((*entry.tx.account_ids(), entry.tx.gas_payer))
+        updates: dict[bytes, StoredObject | None] = {}
+        for account in touched:
+            owned = chain.owner.get(account) in self.served and chain.account_enclave(account) is None
+            for oid, value in chain.account_objects(account).items():
+                updates[oid] = value if owned else None
+        return updates
+
+    def _announce(self, block: Block) -> None:
+        entries = block.tx_entries()
+        self._publish("blocks", {"shard": block.shard, "height": block.height, "hash": block.hash, "time": block.header.time,
+                                 "txs": [e.tx.id for e in entries], "ok": [bool(getattr(e, "ok", True)) for e in entries]})
+        for entry in block.entries:
+            if isinstance(entry, ReleaseEntry):
+                self._publish("transfers", {"account": entry.account, "from": block.shard, "to": entry.to_shard,
+                                            "shard": block.shard, "height": block.height, "stage": "release"})
+            elif isinstance(entry, AcquireEntry):
+                self._publish("transfers", {"account": entry.account, "from": entry.release.shard, "to": block.shard,
+                                            "shard": block.shard, "height": block.height, "stage": "acquire"})
+
+    def _publish(self, topic: str, data: dict[str, Any]) -> None:
+        for sub in list(self.subscribers):
+            if topic in sub.topics:
+                if not sub.link.send(Event(topic=topic, seq=sub.seq, data=data)):
+                    log.info("subscriber %s cannot keep up; dropping its subscription", sub.link.name)
+                    self.subscribers.remove(sub)
+                    sub.link.close()
+                sub.seq += 1
+
+    def _retry_held(self, served: ServedShard) -> None:
+        held, served.held = served.held, []
+        for proposal in held:
+            if proposal.height < served.committee.height:
+                continue
+            if self.view.missing(proposal.block) and proposal.height == served.committee.height:
+                served.held.append(proposal)
+                continue
+            self._act(proposal.shard, served.committee.receive(proposal, now_ms()))
+
+    # -- periodic work ----------------------------------------------------------------------------------
+
+    async def _drive(self, sid: str) -> None:
+        served = self.served[sid]
+        self._act(sid, served.committee.start(now_ms()))
+        while True:
+            await trio.sleep(TICK)
+            machine, committee = served.machine, served.committee
+            working = bool(machine.queue or machine.incoming or machine.grants or machine.deploys or machine.specials)
+            if not (working or committee.busy or served.held):
+                served.asleep = True
+                continue
+            now = now_ms()
+            if served.asleep:
+                served.asleep = False
+                self._act(sid, committee.wake(now))
+            self._act(sid, committee.tick(now))
+            self._build(sid)
+            if trio.current_time() >= served.next_requests:
+                served.next_requests = trio.current_time() + REQUESTS
+                for owner, request in machine.requests(now):
+                    message = L2LRequest(account=request.account, requester=request.requester,
+                                         arrived=request.priority.arrived, tx_id=request.priority.tx_id)
+                    for member in self._members(owner):
+                        if member != self.node_id:
+                            self._send_to(member, message)
+                    if owner in self.served:
+                        self._on_request(message)
+            self.metrics.queue.labels(sid).set(len(machine.queue))
+
+    async def _sync(self) -> None:
+        """Ask a peer for the blocks after our heads; enclave members without current state ask for it."""
+        turn = 0
+        while True:
+            await trio.sleep(SYNC)
+            links = [self.links[n] for n in sorted(self.links)]
+            if not links:
+                continue
+            turn += 1
+            link = links[turn % len(links)]
+            for shard, height in self.view.heads.items():
+                link.send(GetBlocks(shard=shard, from_height=height + 1, limit=MAX_BLOCKS_PER_REPLY))
+            for enclave, replica in self.replicas.items():
+                if not replica.current(self.view.heads):
+                    members = [n for n in sorted(self._enclave_members(enclave)) if n in self.links and n != self.node_id]
+                    if members:
+                        self.links[members[turn % len(members)]].send(GetEnclaveState(enclave=enclave))
+
+    async def _housekeeping(self) -> None:
+        """Hand pending transactions to their committee again: a forward may have been lost."""
+        while True:
+            await trio.sleep(REFORWARD)
+            now = trio.current_time()
+            for tx_id, (tx, since) in list(self.pending.items()):
+                if tx_id in self.view.chain.seen_tx:
+                    self.pending.pop(tx_id, None)
+                elif now - since >= REFORWARD:
+                    self.pending[tx_id] = (tx, now)
+                    self._take_tx(tx, forward=True)
+
+    # -- status ---------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        shards = {}
+        for shard, height in sorted(self.view.heads.items()):
+            served = self.served.get(shard)
+            shards[shard] = {
+                "height": height,
+                "member": served is not None,
+                "queue": len(served.machine.queue) if served else 0,
+                "round": served.committee.round if served else 0,
+                "waiting": sum(1 for s, _ in self.view.waiting if s == shard),
+            }
+        peers = [{"name": self.names.get(node_id_for(k), p.address), "address": p.address,
+                  "connected": node_id_for(k) in self.links} for k, p in self.peer_keys.items()]
+        enclaves = {e: {"current": r.current(self.view.heads), "heads": dict(r.heads), "shards": list(r.shards)}
+                    for e, r in self.replicas.items()}
+        return {"name": self.config.name, "node_key": self.key.public, "shards": shards, "peers": peers,
+                "enclaves": enclaves, "pending": len(self.pending), "served": list(self.served)}
+
+
+def serve(directory: Path, log_level: str = "info") -> None:
+    """Run the node of ``directory`` until interrupted."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(), logging.FileHandler(directory / LOG_FILE)]
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("sagachain.node")
+    logger.handlers = handlers
+    logger.setLevel(log_level.upper())
+    logger.propagate = False
+    node = Node(directory)
+    try:
+        trio.run(node.run)
+    finally:
+        (directory / READY_FILE).unlink(missing_ok=True)
+        node.store.close()
+
