@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sagachain import __version__
 from sagachain.errors import InputError
+from sagachain.cli_devnet import devnet
 from sagachain.cli_leakage import leakage
 from sagachain.cli_node import node
 from sagachain.cli_run import run
@@ -160,6 +161,7 @@ main.add_command(run)
 main.add_command(leakage)
 main.add_command(sweep)
 main.add_command(node)
+main.add_command(devnet)
 
 
 if __name__ == "__main__":
