@@ -191,11 +191,16 @@ async def _heights(nodes: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def format_heights(data: dict[str, Any]) -> str:
-    """The shard heights of a node's status map (``heights``: shard -> height), compactly."""
-    heights = data.get("heights")
-    if isinstance(heights, dict) and heights:
-        return " ".join(f"{shard}:{height}" for shard, height in sorted(heights.items()))
-    return "-"
+    """The shard heights of a node's status map (``shards``: shard -> {height, member, ...}) as
+    ``P0:12 E/0:9``, the shards whose committee the node sits on marked with ``*``."""
+    shards = data.get("shards")
+    if not isinstance(shards, dict) or not shards:
+        return "-"
+    parts = []
+    for shard, info in sorted(shards.items()):
+        if isinstance(info, dict):
+            parts.append(f"{shard}:{info.get('height', '?')}{'*' if info.get('member') else ''}")
+    return " ".join(parts) or "-"
 
 
 @devnet.command("load")
