@@ -66,6 +66,7 @@ from sagachain.core.tx import Transaction
 from sagachain.errors import InputError, SagaError
 
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connection and the handshake together
+SEND_TIMEOUT = 30.0  # seconds one request may take to leave: longer means the node stopped reading
 EVENT_BUFFER = 4096  # events a subscription holds unread before it is ended as too slow
 REQUEST = "request"  # Error code of a refused request: the connection stays open
 TOPICS = ("blocks", "transfers", "roster")  # what the node publishes (docs/CLIENT.md)
@@ -130,15 +131,22 @@ async def open_client(
     """
     where = Address.parse(address)
     channel = await _dial(where, key if key is not None else KeyPair(os.urandom(32)), expected, timeout)
-    async with trio.open_nursery() as nursery:
-        client = Client(address=where, channel=channel, nursery=nursery)
-        nursery.start_soon(client._read)
-        try:
-            yield client
-        finally:
-            nursery.cancel_scope.cancel()
-            with trio.CancelScope(shield=True):
-                await channel.aclose()
+    try:
+        async with trio.open_nursery() as nursery:
+            client = Client(address=where, channel=channel, nursery=nursery)
+            nursery.start_soon(client._read)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await channel.aclose()
+    except BaseExceptionGroup as group:
+        # The reader never raises, so a lone member is the caller's own exception (a PeerError,
+        # say): hand it back as raised, not wrapped in a group the caller did not ask for.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
 
 
 async def _dial(where: Address, key: KeyPair, expected: bytes | None, timeout: float) -> Channel:
@@ -149,8 +157,7 @@ async def _dial(where: Address, key: KeyPair, expected: bytes | None, timeout: f
     except trio.TooSlowError:
         raise NodeUnreachable(f"no TCP connection to the node at {where} within {timeout} s; {START_HINT}") from None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise NodeUnreachable(f"cannot connect to the node at {where}: {reason}; {START_HINT}") from None
+        raise NodeUnreachable(f"cannot connect to the node at {where}: {_os_reason(exc)}; {START_HINT}") from None
     try:
         return await connect(stream, key, expected, timeout=timeout)
     except PeerError as exc:
@@ -164,6 +171,13 @@ async def _dial(where: Address, key: KeyPair, expected: bytes | None, timeout: f
             rule=exc.rule,
             code=exc.code,
         ) from None
+
+
+def _os_reason(exc: OSError) -> str:
+    """The first attempt's own words ("Connection refused"), not trio's "all attempts failed"."""
+    causes = getattr(exc.__cause__, "exceptions", ())
+    reasons = dict.fromkeys(c.strerror for c in causes if isinstance(c, OSError) and c.strerror)
+    return "; ".join(reasons) if reasons else (exc.strerror or str(exc))
 
 
 @dataclass(eq=False)
@@ -260,15 +274,25 @@ class Client:
             if slot is not None:
                 self._waiting.append(slot)
             try:
-                await self.channel.send(msg)
+                # Shielded: a send cut short leaves the channel's frame counter (and maybe half a
+                # frame) behind, and the queue out of step with the wire. Cancelling a request
+                # takes effect while it waits for its reply instead, which is harmless.
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT) as scope:
+                    await self.channel.send(msg)
+                if scope.cancelled_caught:
+                    lost = ConnectionLost(f"the node at {self.address} took no {msg.TYPE!r} request within {SEND_TIMEOUT} s (it stopped reading); reconnect")
+                    await self._fail(lost)
+                    raise lost
             except (ProtocolError, trio.ClosedResourceError) as exc:
                 reason = exc.message if isinstance(exc, ProtocolError) else "the connection is closed"
                 lost = ConnectionLost(f"sending a {msg.TYPE!r} request to the node at {self.address} failed: {reason}; reconnect")
                 await self._fail(lost)
                 raise (self._failure or lost) from None
+            except ClientError:
+                raise
             except BaseException:
-                # Cancelled mid-send: the node may or may not have the request, so the
-                # queue can no longer be trusted to pair replies with requests.
+                # Interrupted mid-send all the same (KeyboardInterrupt): the node may or may not
+                # have the request, so the queue can no longer be trusted to pair replies.
                 await self._fail(ConnectionLost(f"a {msg.TYPE!r} request to the node at {self.address} was interrupted while being sent; reconnect"))
                 raise
 

@@ -16,6 +16,7 @@ from sagachain.cli_leakage import leakage
 from sagachain.cli_node import node
 from sagachain.cli_run import run
 from sagachain.cli_sweep import sweep
+from sagachain.cli_tx import tx
 
 if TYPE_CHECKING:
     from sagachain.audit.auditor import AuditReport
@@ -162,6 +163,7 @@ main.add_command(leakage)
 main.add_command(sweep)
 main.add_command(node)
 main.add_command(devnet)
+main.add_command(tx)
 
 
 if __name__ == "__main__":

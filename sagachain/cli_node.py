@@ -85,14 +85,24 @@ def start(directory: Path, log_level: str) -> None:
 
 
 @node.command("status")
-@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
-def status(directory: Path) -> None:
-    """Show a node's identity, shards, enclaves and peers, from its data directory.
+@click.argument("target", metavar="DIRECTORY|HOST:PORT")
+@click.option("--json", "as_json", is_flag=True, help="With HOST:PORT: print the node's status map as JSON (bytes as hex).")
+def status(target: str, as_json: bool) -> None:
+    """Show a node's identity, shards, enclaves and peers.
+
+    Given a DIRECTORY, read its data directory (the node need not run).
+    Given the HOST:PORT of a running node, ask it: its shards with their
+    heights and queue lengths, its peers, enclaves and pending transactions.
 
     \b
     Example:
         sagachain node status nodes/n1
+        sagachain node status 127.0.0.1:7101
     """
+    directory = Path(target)
+    if not directory.is_dir() and _looks_like_address(target):
+        _remote_status(target, as_json)
+        return
     from node.config import DATABASE_FILE, load_config, load_key
 
     try:
@@ -124,3 +134,37 @@ def status(directory: Path) -> None:
     else:
         table.add_row("database", "not created yet (init with --genesis)")
     Console().print(table)
+
+
+def _looks_like_address(text: str) -> bool:
+    """HOST:PORT with a numeric port: what a running node's address looks like (a directory wins a tie)."""
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
+def _remote_status(address: str, as_json: bool) -> None:
+    """Ask the running node at ``address`` for its status and print it; errors exit 1 (unreachable) or 2 (bad address)."""
+    import json
+
+    import trio
+
+    from node.client import open_client
+    from node.messages import Status
+    from sagachain.tx_view import message_json, status_table
+
+    async def ask() -> Status:
+        async with open_client(address) as client:
+            return await client.status()
+
+    try:
+        reply = trio.run(ask)
+    except InputError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, style="red")
+        raise SystemExit(2) from None
+    except SagaError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, style="red")
+        raise SystemExit(1) from None
+    if as_json:
+        click.echo(json.dumps(message_json(reply)["data"], sort_keys=True))
+    else:
+        Console().print(status_table(reply, address))
