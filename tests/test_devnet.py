@@ -352,3 +352,121 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
     assert percentile([5.0], 99) == 5.0
+
+
+# -- with real node processes -------------------------------------------------------------
+
+SERVER = Path(__file__).resolve().parents[1] / "node" / "server.py"
+needs_node = pytest.mark.skipif(not SERVER.exists(), reason="node/server.py (the node process) does not exist yet")
+
+
+@pytest.mark.slow
+@needs_node
+def test_a_devnet_commits_open_enclave_and_mixed_load_and_every_node_audits_clean(tmp_path: Path) -> None:
+    root = tmp_path / "devnet"
+    runner = CliRunner()
+    result = runner.invoke(main, ["devnet", "up", "--dir", str(root), "--shards", "1", "--enclave-shards", "1",
+                                  "--nodes-per-shard", "2", "--timeout", "30"])
+    assert result.exit_code == 0, result.output
+    try:
+        record = load_record(root)
+        assert len(record["nodes"]) == 4 and all(pid_alive(n["pid"], root / n["dir"]) for n in record["nodes"])
+        assert sum(1 for n in record["nodes"] if n["enclaves"] == ["E"]) == 2
+        result = runner.invoke(main, ["devnet", "load", "--dir", str(root), "--rate", "12", "--duration", "3",
+                                      "--mix", "open=0.4,enclave=0.3,mixed=0.3", "--json", str(tmp_path / "load.json")])
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / "load.json").read_text())
+        assert report["planned"] == report["submitted"] == report["accepted"] == report["committed"] == 36
+        assert report["rejected"] == {} and report["pending"] == 0 and report["failed_in_block"] == 0
+        assert {k: v["committed"] for k, v in report["by_kind"].items()} == {"open": 14, "enclave": 11, "mixed": 11}  # 36 x 0.4/0.3/0.3, largest remainders
+        assert report["latency_ms"]["p50"] is not None and report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+        result = runner.invoke(main, ["devnet", "status", "--dir", str(root)], env={"COLUMNS": "200"})
+        assert result.exit_code == 0 and result.output.count("running") == 4
+        # a second load goes on from the nonces the first one signed
+        result = runner.invoke(main, ["devnet", "load", "--dir", str(root), "--rate", "10", "--duration", "1",
+                                      "--mix", "open=1", "--json", str(tmp_path / "again.json")])
+        again = json.loads((tmp_path / "again.json").read_text())
+        assert again["committed"] == again["planned"] == 10 and again["rejected"] == {}
+    finally:
+        result = runner.invoke(main, ["devnet", "down", "--dir", str(root)])
+    assert result.exit_code == 0 and "4 terminated" in result.output, result.output
+    for node in record["nodes"]:
+        audit = runner.invoke(main, ["audit", str(root / node["dir"]), "--enclave-state", str(root / "enclaves" / "E.sealed"),
+                                     "--enclave-key", str(root / "enclaves" / "E.key")])
+        assert audit.exit_code == 0, f"{node['name']}: {audit.output}"
+
+
+@pytest.mark.slow
+@needs_node
+def test_a_node_killed_during_load_keeps_what_it_reported_final_and_catches_up(tmp_path: Path) -> None:
+    import trio
+
+    from node.client import ClientError, open_client
+    from node.devnet import spawn_node, up
+    from node.devnet_load import run_load
+    from node.storage import NodeStore
+
+    root = tmp_path / "devnet"
+    record = up(root, DevnetSpec(shards=1, enclave_shards=0, nodes_per_shard=4, enclave_accounts=0), metrics=False, timeout=30)
+    victim = record["nodes"][3]  # not one the load watches: its reports are followed here
+    victim_dir = root / victim["dir"]
+    load = LoadSpec(rate=20, duration=6, mix=parse_mix("open=1"), seed=5)
+    planned = plan_load(record, load)
+    reported: set[bytes] = set()
+    before_kill: set[bytes] = set()
+
+    async def follow_victim(task_status=trio.TASK_STATUS_IGNORED) -> None:  # type: ignore[no-untyped-def]
+        try:
+            async with open_client(victim["address"]) as client, client.subscribe(["blocks"]) as events:
+                task_status.started()
+                async for event in events:
+                    reported.update(bytes(t) for t in event.data["txs"])
+        except ClientError:
+            pass  # killed
+
+    async def heights(address: str) -> dict[str, int]:
+        async with open_client(address) as client:
+            data = (await client.status()).data
+        return {shard: info["height"] for shard, info in data["shards"].items()}
+
+    async def scenario() -> tuple[object, dict[str, int], dict[str, int]]:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(follow_victim)
+            outcome: dict[str, object] = {}
+
+            async def loading() -> None:
+                outcome["report"] = await run_load(record, load, planned, drain=15)
+
+            nursery.start_soon(loading)
+            await trio.sleep(2.5)
+            before_kill.update(reported)
+            os.kill(victim["pid"], 9)
+            while pid_alive(victim["pid"]):
+                await trio.sleep(0.02)
+            await trio.sleep(1.0)
+            victim["pid"] = spawn_node(root, victim).pid  # python -m sagachain node start DIR
+            save_record(root, record)
+            await trio.to_thread.run_sync(lambda: wait_ready(root, {**record, "nodes": [victim]}, None, 30))
+        others = await heights(record["nodes"][0]["address"])
+        mine: dict[str, int] = {}
+        with trio.fail_after(20):
+            while True:
+                mine = await heights(victim["address"])
+                if all(mine.get(s, 0) >= h for s, h in others.items()):
+                    break
+                await trio.sleep(0.2)
+        async with open_client(victim["address"]) as client:
+            for tx_id in before_kill:
+                assert (await client.receipt(tx_id)).status == "final", tx_id.hex()
+        return outcome["report"], others, mine
+
+    try:
+        report, others, mine = trio.run(scenario)
+    finally:
+        stop_devnet(root, timeout=10)
+    assert before_kill, "the victim reported no final transaction before it was killed; the test proved nothing"
+    assert report.committed == report.planned == 120, report  # type: ignore[attr-defined]
+    assert others["P0"] > 0 and mine["P0"] >= others["P0"]
+    with NodeStore.open(victim_dir / "node.sqlite") as store:
+        stored = {entry.tx.id for final in store.blocks() for entry in final.block.tx_entries()}
+    assert before_kill <= stored
