@@ -53,6 +53,7 @@ from node.wire import (
     GetAccount,
     GetBlock,
     Message,
+    REQUEST,
     PeerError,
     Ping,
     Pong,
@@ -68,7 +69,6 @@ from sagachain.errors import InputError, SagaError
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connection and the handshake together
 SEND_TIMEOUT = 30.0  # seconds one request may take to leave: longer means the node stopped reading
 EVENT_BUFFER = 4096  # events a subscription holds unread before it is ended as too slow
-REQUEST = "request"  # Error code of a refused request: the connection stays open
 TOPICS = ("blocks", "transfers", "roster")  # what the node publishes (docs/CLIENT.md)
 START_HINT = "is the node running? start it with `sagachain node start DIR`, or check --node / SAGACHAIN_NODE"
 

@@ -110,12 +110,18 @@ class DevnetAccount:
 
 
 @dataclass(frozen=True)
+class DevnetNode:
+    address: str
+    node_key: str | None  # hex
+
+
+@dataclass(frozen=True)
 class Devnet:
     """A devnet directory's accounts, so a person can say ``alice`` instead of 64 hex digits."""
 
     directory: Path
     accounts: dict[str, DevnetAccount]
-    nodes: tuple[str, ...]  # the nodes' listen addresses: the default --node
+    nodes: tuple[DevnetNode, ...]  # the first is the default --node, with its key pinned
 
     @classmethod
     def load(cls, directory: Path) -> Devnet:
@@ -126,7 +132,11 @@ class Devnet:
                 a["name"]: DevnetAccount(name=a["name"], id=bytes.fromhex(a["id"]), seed=bytes.fromhex(a["seed"]), enclave=a.get("enclave"))
                 for a in data["accounts"]
             }
-            nodes = tuple(str(n["listen"]) for n in data.get("nodes", []) if isinstance(n, dict) and n.get("listen"))
+            nodes = tuple(
+                DevnetNode(address=str(n["address"]), node_key=str(n.get("node_key") or "") or None)
+                for n in data.get("nodes", [])
+                if isinstance(n, dict) and n.get("address")
+            )
         except OSError as exc:
             raise InputError(f"--devnet {directory}: cannot read {path}: {exc.strerror}; give the directory a devnet was created in") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -142,11 +152,23 @@ class Devnet:
         """An account given by devnet name or by hex id."""
         return self.accounts[text].id if text in self.accounts else _hex_id(text, what)
 
-    def last_nonce(self, account: bytes) -> int | None:
+    def last_nonce(self, account: bytes) -> int:
+        """The last nonce signed for ``account`` by this devnet's tools (``devnet load``, ``tx send``).
+
+        No entry means none signed: a devnet starts from its genesis, where no
+        account has used a nonce, and ``devnet up --fresh`` removes the record.
+        """
+        path = self.directory / NONCE_FILE
         try:
-            return int(json.loads((self.directory / NONCE_FILE).read_text())[account.hex()])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            known = json.loads(path.read_text())
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--devnet {self.directory}: cannot read {path} ({exc}); give --nonce N") from None
+        value = known.get(account.hex(), 0) if isinstance(known, dict) else None
+        if type(value) is not int:
+            raise InputError(f"--devnet {self.directory}: {path} holds {value!r} for {account.hex()}, not a nonce; give --nonce N")
+        return value
 
     def record_nonce(self, account: bytes, nonce: int) -> None:
         path = self.directory / NONCE_FILE
@@ -208,14 +230,12 @@ def build_transaction(args: SendArgs) -> tuple[Transaction, Devnet | None]:
         raise InputError("--script is empty; give the SagaPython the transaction runs, e.g. \"a.pay(b, 10)\"")
     nonce = args.nonce
     if nonce is None:
-        last = devnet.last_nonce(sender) if devnet is not None else None
-        if last is None:
+        if devnet is None:
             raise InputError(
-                "--nonce N is required: the node protocol has no way to ask a sender's last nonce, and no earlier "
-                f"`tx send` is recorded for this sender{' in ' + str(devnet.directory / NONCE_FILE) if devnet else ''}; "
-                "give one above the sender's last (1 for a fresh account)"
+                "--nonce N is required: the node protocol has no request for a sender's last nonce, so only a "
+                "devnet's record (--devnet DIR) can supply it; give one above the sender's last (1 for a fresh account)"
             )
-        nonce = last + 1
+        nonce = devnet.last_nonce(sender) + 1
     tx = make_transaction(key=key, sender=sender, nonce=nonce, gas_limit=args.gas_limit, gas_payer=payer, accounts=aliases, script=args.script)
     return tx, devnet
 
@@ -244,7 +264,7 @@ def _read_seed(seed_hex: str | None, key_file: Path | None) -> bytes:
 @click.option("--key-seed", metavar="HEX", help="The sender's Ed25519 seed (64 hex digits).")
 @click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False), help="A file holding the sender's seed in hex.")
 @click.option("--sender", metavar="ACCOUNT", help="The sender's account id (hex; a name with --devnet).")
-@click.option("--nonce", type=click.IntRange(min=1), help="The sender's next nonce (default with --devnet: one past the last this command sent).")
+@click.option("--nonce", type=click.IntRange(min=1), help="The sender's next nonce (default with --devnet: one past the last in DIR/nonces.json, 1 if none).")
 @click.option("--gas-limit", required=True, type=click.IntRange(min=1), help="Most gas the transaction may use.")
 @click.option("--payer", metavar="ACCOUNT", help="The non-enclave account that pays the gas (GAS-1; default: the sender).")
 @click.option("--account", "accounts", multiple=True, metavar="ALIAS=ACCOUNT", help="An account the script touches, under the name the script uses; repeatable.")
@@ -306,7 +326,9 @@ def send(address: str | None, node_key: str | None, devnet: Path | None, from_na
             Console(stderr=True).print(f"not final after {timeout} s (status {late.status}); check later with `sagachain tx receipt {signed.id.hex()}`", style="red", markup=False)
         return _done(report, as_json, 0 if late.status == "final" and late.ok else 1)
 
-    _run(address or (known.nodes[0] if known is not None and known.nodes else None), node_key, ask)
+    if address is None and known is not None and known.nodes:
+        address, node_key = known.nodes[0].address, node_key or known.nodes[0].node_key
+    _run(address, node_key, ask)
 
 
 def _done(report: dict[str, Any], as_json: bool, status: int) -> int:

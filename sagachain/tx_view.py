@@ -72,13 +72,16 @@ def _pairs(title: str) -> Table:
     return table
 
 
-def _text(value: Any) -> str:
-    """One table cell: ids in full hex (a table is often copied from), containers as compact JSON-like text."""
+def _text(value: Any, nested: bool = False) -> str:
+    """One table cell: ids in full hex (a table is often copied from), containers as compact
+    JSON-like text; nested ones in braces and brackets, so their commas stay readable."""
     tree = plain(value)
     if isinstance(tree, dict):
-        return ", ".join(f"{k}: {_text(v)}" for k, v in tree.items()) or "(empty)"
+        text = ", ".join(f"{k}: {_text(v, True)}" for k, v in tree.items())
+        return f"{{{text}}}" if nested else text or "(empty)"
     if isinstance(tree, list):
-        return ", ".join(_text(v) for v in tree) or "(none)"
+        text = ", ".join(_text(v, True) for v in tree)
+        return f"[{text}]" if nested else text or "(none)"
     return "-" if tree is None else str(tree)
 
 
@@ -185,6 +188,10 @@ def status_table(status: Status, address: str) -> Table:
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             for name in sorted(value):
                 table.add_row(f"{key} {name}", _text(dict(sorted(value[name].items()))))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for index, item in enumerate(value):  # a peer per row, named when it has a name
+                label = item.get("name", index)
+                table.add_row(f"{key} {label}", _text({k: v for k, v in sorted(item.items()) if k != "name"}))
         else:
             table.add_row(str(key), _text(value))
     return table

@@ -505,20 +505,24 @@ def test_send_wait_times_out_with_the_pending_receipt(holding_node_thread: FakeN
 
 def write_devnet(directory: Path, address: str) -> None:
     accounts = [{"name": "alice", "id": ALICE_ID.hex(), "seed": ALICE.seed.hex(), "enclave": None}, {"name": "bob", "id": BOB_ID.hex(), "seed": "00" * 32, "enclave": "acme"}]
-    (directory / "devnet.json").write_text(json.dumps({"accounts": accounts, "nodes": [{"name": "n1", "listen": address}]}))
+    (directory / "devnet.json").write_text(json.dumps({"accounts": accounts, "nodes": [{"name": "n1", "address": address, "node_key": NODE_KEY.public.hex()}]}))
 
 
 def test_devnet_names_keys_address_and_nonces(node_thread: FakeNode, tmp_path: Path) -> None:
     write_devnet(tmp_path, node_thread.address)
     base = ["tx", "send", "--devnet", str(tmp_path), "--from", "alice", "--account", "a=alice", "--account", "b=bob", "--gas-limit", "10000", "--script", "a.pay(b, 1)"]
-    result = invoke(*base)
-    assert result.exit_code == 2 and "--nonce N is required" in result.output
-    (tmp_path / "nonces.json").write_text(json.dumps({ALICE_ID.hex(): 4}))
+    result = invoke(*base)  # nothing signed yet: nonce 1
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "nonces.json").read_text()) == {ALICE_ID.hex(): 1}
+    (tmp_path / "nonces.json").write_text(json.dumps({ALICE_ID.hex(): 4, BOB_ID.hex(): 9}))  # as `devnet load` leaves it
     result = invoke(*base)
     assert result.exit_code == 0, result.output
-    (tx,) = node_thread.submitted.values()
-    assert (tx.nonce, tx.sender, tx.account_ids()) == (5, ALICE_ID, (ALICE_ID, BOB_ID))
-    assert json.loads((tmp_path / "nonces.json").read_text()) == {ALICE_ID.hex(): 5}
+    assert sorted(tx.nonce for tx in node_thread.submitted.values()) == [1, 5]
+    assert all((tx.sender, tx.account_ids()) == (ALICE_ID, (ALICE_ID, BOB_ID)) for tx in node_thread.submitted.values())
+    assert json.loads((tmp_path / "nonces.json").read_text()) == {ALICE_ID.hex(): 5, BOB_ID.hex(): 9}
+    (tmp_path / "nonces.json").write_text("{not json")
+    result = invoke(*base)
+    assert result.exit_code == 2 and "give --nonce N" in result.output
     result = invoke(*base[:-2], "--script", "x", "--from", "carol")
     assert result.exit_code == 2 and "'carol' is not an account of the devnet" in result.output
 
@@ -552,3 +556,33 @@ def test_node_status_of_an_address_asks_the_node(node_thread: FakeNode) -> None:
     assert "shards P0" in result.output and "height: 7, queue: 2" in result.output and "127.0.0.1:7102" in result.output
     result = invoke("node", "status", node_thread.address, "--json")
     assert json.loads(result.output) == STATUS_DATA
+
+
+# -- against a real node ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_send_wait_against_a_real_node_then_read_back(tmp_path: Path) -> None:
+    """A one-node devnet (``sagachain node start`` in its own process): send, wait final, read the result."""
+    from node.devnet import DevnetSpec, stop_devnet, up
+
+    root = tmp_path / "devnet"
+    record = up(root, DevnetSpec(shards=1, enclave_shards=0, enclave_accounts=0, nodes_per_shard=1, accounts=2), metrics=False)
+    try:
+        (node,) = record["nodes"]
+        env = {"SAGACHAIN_NODE": ""}
+        result = invoke("tx", "send", "--devnet", str(root), "--from", "user0", "--account", "src=user0", "--account", "dst=user1",
+                        "--gas-limit", "100000", "--script", "src.pay(dst, 5)", "--wait", "--timeout", "30", "--json", env=env)
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert report["receipt"]["accepted"] is True and report["final"]["shard"] == "P0" and report["final"]["ok"] is True
+        receipt = json.loads(invoke("tx", "receipt", report["tx"], "--node", node["address"], "--json").output)
+        assert (receipt["status"], receipt["height"], receipt["ok"]) == ("final", report["final"]["height"], True)
+        user1 = next(a for a in record["accounts"] if a["name"] == "user1")
+        account = json.loads(invoke("tx", "account", user1["id"], "--node", node["address"], "--json").output)
+        assert account["value"]["fields"]["balance"] == 1_000_005
+        status = json.loads(invoke("node", "status", node["address"], "--json").output)
+        assert status["shards"]["P0"]["height"] >= report["final"]["height"] and status["node_key"] == node["node_key"]
+        assert json.loads((root / "nonces.json").read_text()) == {next(a["id"] for a in record["accounts"] if a["name"] == "user0"): 1}
+    finally:
+        stop_devnet(root, timeout=10)
