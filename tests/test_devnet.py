@@ -272,6 +272,18 @@ def test_every_devnet_command_has_an_example() -> None:
         assert result.exit_code == 0 and "Example:" in result.output, command
 
 
+
+def test_docs_devnet_md_names_every_option_of_every_devnet_command() -> None:
+    from sagachain.cli_devnet import devnet
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "DEVNET.md").read_text()
+    for name, command in devnet.commands.items():
+        assert f"devnet {name}" in text, name
+        for param in command.params:
+            for flag in [*param.opts, *param.secondary_opts]:
+                if flag != "--help":
+                    assert flag in text, f"devnet {name} {flag} is not in docs/DEVNET.md"
+
 # -- the load ---------------------------------------------------------------------------
 
 
