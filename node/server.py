@@ -132,7 +132,6 @@ class ServedShard:
     mine: dict[int, Any] = field(default_factory=dict)  # height -> our shards.shard.Proposal
     asleep: bool = True
     next_requests: float = 0.0
-    held: list[cm.Proposal] = field(default_factory=list)  # proposals waiting for their dependencies
 
 
 class Node:
@@ -195,6 +194,7 @@ class Node:
             machine_committee = cm.CommitteeMachine(
                 shard=sid, committee=record.committee, public_keys=keys, node_id=self.node_id, key=self.key,
                 validate=lambda block, sid=sid: self._validate(sid, block), height=self.view.heads[sid] + 1,
+                ready=lambda block, sid=sid: self._ready(sid, block),
             )
             self.served[sid] = ServedShard(machine, machine_committee)
         for tx in self.store.pending():
@@ -495,19 +495,20 @@ class Node:
         served = self.served.get(body.shard)
         if served is None or link.node_id not in self._members(body.shard):
             return
-        if isinstance(body, cm.Proposal) and body.height == served.committee.height and self.view.missing(body.block):
-            served.held.append(body)  # judged once what it builds on is applied here
-            return
         self._act(body.shard, served.committee.receive(body, now_ms()))
 
+    def _ready(self, sid: str, block: Block) -> bool:
+        """Whether this node holds what ``block`` builds on: the blocks it names, and for an
+        enclave block its off-chain delta (sent before the proposal, but maybe not yet read)."""
+        if self.view.missing(block) is not None:
+            return False
+        if changes_state(block):
+            replica = self.replicas.get(self.view.chain.shard_enclave(sid) or "")
+            return replica is not None and block.hash in replica.deltas
+        return True
+
     def _validate(self, sid: str, block: Block) -> str | None:
-        reason = self.view.check_proposal(block)
-        if reason is None and changes_state(block):
-            enclave = self.view.chain.shard_enclave(sid)
-            replica = self.replicas.get(enclave or "")
-            if replica is None or block.hash not in replica.deltas:
-                return "its enclave state delta has not arrived (MEM-4)"
-        return reason
+        return self.view.check_proposal(block)
 
     def _act(self, sid: str, actions: list[cm.Action]) -> None:
         served = self.served[sid]
@@ -519,9 +520,11 @@ class Node:
             elif isinstance(action, cm.Send):
                 self._send_to(action.to, Consensus(body=action.message))
             elif isinstance(action, cm.NeedBlock):
+                log.debug("shard %s: proposer of height %d round %d", sid, action.height, action.round)
                 served.need = (action.height, action.round)
                 self._build(sid)
             elif isinstance(action, cm.Decided):
+                log.debug("shard %s: decided height %d in round %d", sid, action.block.height, served.committee.round)
                 self.final_in.send_nowait((f"committee {sid}", action.block))
             elif isinstance(action, cm.Evidence):
                 log.warning("shard %s: %s signed two conflicting messages (SH-1): %s / %s", sid,
@@ -551,9 +554,10 @@ class Node:
             replica = self.replicas[enclave]
             replica.keep(proposal.block.hash, proposal.enclave_writes)
             self._send_delta(enclave, proposal.block, proposal.enclave_writes)
+        log.debug("shard %s: proposing height %d with %d entries", sid, height, len(proposal.block.entries))
         actions = committee.propose(proposal.block, now_ms())
         if any(isinstance(a, cm.Refused) for a in actions):
-            log.warning("shard %s: own block %d refused: %s", sid, height, [a.reason for a in actions if isinstance(a, cm.Refused)])
+            log.info("shard %s: own block %d not proposed: %s", sid, height, [a.reason for a in actions if isinstance(a, cm.Refused)])
             del served.mine[height]
             machine.on_rejected(proposal)
         self._act(sid, actions)
@@ -582,9 +586,6 @@ class Node:
         except (nacl.exceptions.CryptoError, ValueError, WireError) as exc:
             raise ProtocolError(f"enclave delta for {message.enclave} does not open with the enclave key: {exc}", rule="MEM-4") from None
         replica.keep(message.block_hash, writes)
-        served = self.served.get(message.shard)
-        if served is not None:
-            self._retry_held(served)
 
     def _on_state_request(self, link: Link, message: GetEnclaveState) -> None:
         enclave = message.enclave
@@ -658,15 +659,14 @@ class Node:
                 sealed[enclave] = replica.store.seal(replica.key, os.urandom(24))
                 meta[f"enclave-heads/{enclave}"] = encode(dict(replica.heads))
         for served in self.served.values():
-            served.machine.on_final(block)
             if block.shard == served.machine.id:
                 served.queued -= {e.tx.id for e in block.tx_entries()}
-                mine = served.mine.pop(block.height, None)
-                if mine is not None and mine.block.hash != block.hash:
-                    served.machine.on_rejected(mine)
-                    served.machine.on_final(block)
-                for height in [h for h in served.mine if h <= block.height]:
-                    served.machine.on_rejected(served.mine.pop(height))
+                for height in sorted(h for h in served.mine if h <= block.height):
+                    mine = served.mine.pop(height)
+                    if mine.block.hash != block.hash:
+                        served.machine.on_rejected(mine)  # its work goes back; what another block took is dropped below
+            served.machine.on_final(block)
+            served.machine.forget_final()
         updates = self._object_updates(block)
         await self._db(self.store.append_final, block, updates, sealed, meta)
         for tx_id in [e.tx.id for e in block.tx_entries()]:
@@ -687,8 +687,6 @@ class Node:
                 if peer not in self._members(block.shard):
                     self._send_to(peer, FinalBlock(block=block))
         self._announce(block)
-        for other in self.served.values():
-            self._retry_held(other)
 
     def _object_updates(self, block: Block) -> dict[bytes, StoredObject | None]:
         """The stored objects of the accounts the block touched: kept for accounts our shards own."""
@@ -727,16 +725,6 @@ class Node:
                     sub.link.close()
                 sub.seq += 1
 
-    def _retry_held(self, served: ServedShard) -> None:
-        held, served.held = served.held, []
-        for proposal in held:
-            if proposal.height < served.committee.height:
-                continue
-            if self.view.missing(proposal.block) and proposal.height == served.committee.height:
-                served.held.append(proposal)
-                continue
-            self._act(proposal.shard, served.committee.receive(proposal, now_ms()))
-
     # -- periodic work ----------------------------------------------------------------------------------
 
     async def _drive(self, sid: str) -> None:
@@ -746,7 +734,7 @@ class Node:
             await trio.sleep(TICK)
             machine, committee = served.machine, served.committee
             working = bool(machine.queue or machine.incoming or machine.grants or machine.deploys or machine.specials)
-            if not (working or committee.busy or served.held):
+            if not (working or committee.busy):
                 served.asleep = True
                 continue
             now = now_ms()

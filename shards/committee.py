@@ -79,6 +79,7 @@ from sagachain.core.keys import verify as ed25519_verify
 from sagachain.core.wire import WireError, from_wire, wire_fields
 
 NIL = b""  # the block hash of a vote for no block
+WAITING = "waiting for what the block builds on"  # a verdict not yet made (see ``ready``)
 
 PROPOSE, PREVOTE, PRECOMMIT = 0, 1, 2  # steps within a round
 
@@ -273,6 +274,10 @@ class Timeouts:
     resend: int = 400
 
 
+def _always(block: Block) -> bool:
+    return True
+
+
 def quorum(n: int) -> int:
     """SH-1: more than two thirds of a committee of ``n``."""
     return 2 * n // 3 + 1
@@ -346,7 +351,10 @@ class CommitteeMachine:
     ``committee`` is the shard's committee in its on-chain order (the proposer
     rotation follows it); ``public_keys`` maps each member's node id to its
     key. ``validate`` is the driver's judgment of a block at this height
-    (parent, rules, contents): a refusal reason, or None.
+    (parent, rules, contents): a refusal reason, or None. ``ready`` says whether
+    the driver can judge a block yet (the node may still be receiving the other
+    shards' blocks it builds on): until then the member neither prevotes for
+    it nor against it, and the propose timeout still bounds the wait.
     """
 
     shard: str
@@ -356,6 +364,7 @@ class CommitteeMachine:
     key: Signer
     validate: Callable[[Block], str | None]
     height: int = 1
+    ready: Callable[[Block], bool] = _always  # whether the driver holds what ``block`` builds on, to judge it
     timeouts: Timeouts = field(default_factory=Timeouts)
     verify: Callable[[bytes, bytes, bytes], bool] = ed25519_verify
     round_window: int = 32  # rounds ahead of ours we keep votes for; farther ones are refused
@@ -659,8 +668,11 @@ class CommitteeMachine:
         proposal = st.proposals.get(r)
         if st.step == PROPOSE and proposal is not None:
             block, vr = proposal.block, proposal.valid_round
-            fits = self._verdict(block) is None
-            if vr == -1:
+            verdict = self._verdict(block)
+            fits = verdict is None
+            if verdict is WAITING:
+                pass  # judged once the driver has what it builds on, or prevoted nil at the timeout
+            elif vr == -1:
                 self._prevote(block.hash if fits and (st.locked_round == -1 or self._is_locked(block)) else NIL, out)
             elif st.prevotes.count(vr, block.hash) >= q:
                 self._prevote(block.hash if fits and (st.locked_round <= vr or self._is_locked(block)) else NIL, out)
@@ -702,6 +714,8 @@ class CommitteeMachine:
     def _verdict(self, block: Block) -> str | None:
         verdicts = self._state.verdicts
         if block.hash not in verdicts:
+            if not self.ready(block):
+                return WAITING  # asked again at the next event; a judgment is only cached once made
             verdicts[block.hash] = self.validate(block)
         return verdicts[block.hash]
 

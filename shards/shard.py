@@ -166,21 +166,19 @@ class ShardMachine:
                 elif isinstance(entry, ReleaseEntry):
                     self.borrowed.discard(entry.account)
                     self.grants.pop(entry.account, None)
-            self._forget_included(block)
         for index, entry in enumerate(block.entries):
             if isinstance(entry, ReleaseEntry) and entry.to_shard == self.id:
                 ref = EntryRef(shard=block.shard, height=block.height, index=index)
                 self.incoming[entry.account] = (ref, entry.state_hash)
                 self.asked.pop(entry.account, None)
 
-    def _forget_included(self, block: Block) -> None:
-        """Drop queued transactions another member put in this shard's block: in a committee
-        every member queues every transaction, and only the proposer's build removed them."""
-        if not self.queue:
-            return
-        done = {e.tx.id for e in block.tx_entries()}
-        if done:
-            self.queue = deque(q for q in self.queue if q.tx.id not in done)
+    def forget_final(self) -> None:
+        """Drop queued transactions that are on chain now, wherever they ran: in a committee
+        every member queues every transaction, and only the proposer's build removes them
+        from its own queue; a node may also have handed one to two shards as accounts moved."""
+        if self.queue:
+            seen = self.chain.seen_tx
+            self.queue = deque(q for q in self.queue if q.tx.id not in seen)
 
     def on_rejected(self, proposal: Proposal) -> None:
         """Our own proposal failed validation (it raced a block that became final first):
