@@ -6,7 +6,8 @@ environment variable, so a session against one devnet needs it once.
 
 Exit status: 0 done; 1 the node refused, the transaction failed or did not
 become final in time, or the node could not be reached; 2 the arguments are
-wrong (nothing was sent).
+wrong (nothing was sent); 130 interrupted (Ctrl-C). The views are in
+``sagachain/tx_view.py``, the building of a transaction in ``sagachain/tx_build.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,9 +23,8 @@ import trio
 from rich.console import Console
 
 from node.client import Client, open_client, wait_final
-from sagachain.core.keys import KeyPair
-from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError, SagaError
+from sagachain.tx_build import SendArgs, build_transaction, hex_id
 from sagachain.tx_view import (
     account_table,
     block_tables,
@@ -38,9 +37,7 @@ from sagachain.tx_view import (
 )
 
 NODE_ENV = "SAGACHAIN_NODE"
-ID_SIZE = 32
-DEVNET_FILE = "devnet.json"
-NONCE_FILE = "nonces.json"  # in a devnet directory: the last nonce signed per account (hex id -> int), shared with `devnet load`
+INTERRUPTED = 130  # the shell's status for Ctrl-C
 
 node_option = click.option("--node", "address", envvar=NODE_ENV, metavar="HOST:PORT", help=f"The node to ask (default: ${NODE_ENV}).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (bytes as hex) instead of tables.")
@@ -57,7 +54,7 @@ def _run(address: str | None, node_key: str | None, ask: Callable[[Client], Awai
     if not address:
         _fail(f"no node address: give --node HOST:PORT or set {NODE_ENV}", 2)
     try:
-        expected = None if node_key is None else _hex_id(node_key, "--node-key")
+        expected = None if node_key is None else hex_id(node_key, "--node-key")
 
         async def session() -> int:
             async with open_client(address, expected=expected) as client:
@@ -68,17 +65,9 @@ def _run(address: str | None, node_key: str | None, ask: Callable[[Client], Awai
         _fail(str(exc), 2)
     except SagaError as exc:
         _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)  # how `tx watch` usually ends: no traceback for it
     sys.exit(status)
-
-
-def _hex_id(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != ID_SIZE:
-        raise InputError(f"{what} {text!r} must be {2 * ID_SIZE} hex digits (a {ID_SIZE}-byte id)")
-    return raw
 
 
 def _print_json(tree: Any) -> None:
@@ -99,161 +88,6 @@ def tx() -> None:
 
 
 # -- tx send ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DevnetAccount:
-    name: str
-    id: bytes
-    seed: bytes
-    enclave: str | None
-
-
-@dataclass(frozen=True)
-class DevnetNode:
-    address: str
-    node_key: str | None  # hex
-
-
-@dataclass(frozen=True)
-class Devnet:
-    """A devnet directory's accounts, so a person can say ``alice`` instead of 64 hex digits."""
-
-    directory: Path
-    accounts: dict[str, DevnetAccount]
-    nodes: tuple[DevnetNode, ...]  # the first is the default --node, with its key pinned
-
-    @classmethod
-    def load(cls, directory: Path) -> Devnet:
-        path = directory / DEVNET_FILE
-        try:
-            data = json.loads(path.read_text())
-            accounts = {
-                a["name"]: DevnetAccount(name=a["name"], id=bytes.fromhex(a["id"]), seed=bytes.fromhex(a["seed"]), enclave=a.get("enclave"))
-                for a in data["accounts"]
-            }
-            nodes = tuple(
-                DevnetNode(address=str(n["address"]), node_key=str(n.get("node_key") or "") or None)
-                for n in data.get("nodes", [])
-                if isinstance(n, dict) and n.get("address")
-            )
-        except OSError as exc:
-            raise InputError(f"--devnet {directory}: cannot read {path}: {exc.strerror}; give the directory a devnet was created in") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"--devnet {directory}: {path} is not a devnet description ({type(exc).__name__}: {exc}); it needs an \"accounts\" list of name, id, seed, enclave") from None
-        return cls(directory=directory, accounts=accounts, nodes=nodes)
-
-    def account(self, name: str, what: str) -> DevnetAccount:
-        if name not in self.accounts:
-            raise InputError(f"{what} {name!r} is not an account of the devnet in {self.directory}; known: {', '.join(sorted(self.accounts))}")
-        return self.accounts[name]
-
-    def resolve(self, text: str, what: str) -> bytes:
-        """An account given by devnet name or by hex id."""
-        return self.accounts[text].id if text in self.accounts else _hex_id(text, what)
-
-    def last_nonce(self, account: bytes) -> int:
-        """The last nonce signed for ``account`` by this devnet's tools (``devnet load``, ``tx send``).
-
-        No entry means none signed: a devnet starts from its genesis, where no
-        account has used a nonce, and ``devnet up --fresh`` removes the record.
-        """
-        path = self.directory / NONCE_FILE
-        try:
-            known = json.loads(path.read_text())
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError) as exc:
-            raise InputError(f"--devnet {self.directory}: cannot read {path} ({exc}); give --nonce N") from None
-        value = known.get(account.hex(), 0) if isinstance(known, dict) else None
-        if type(value) is not int:
-            raise InputError(f"--devnet {self.directory}: {path} holds {value!r} for {account.hex()}, not a nonce; give --nonce N")
-        return value
-
-    def record_nonce(self, account: bytes, nonce: int) -> None:
-        path = self.directory / NONCE_FILE
-        try:
-            known = json.loads(path.read_text())
-        except (OSError, ValueError):
-            known = {}
-        known[account.hex()] = max(nonce, int(known.get(account.hex(), 0)))
-        path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
-
-
-@dataclass(frozen=True)
-class SendArgs:
-    """The raw options of ``tx send``; :func:`build_transaction` checks them and signs."""
-
-    devnet: Path | None
-    from_name: str | None
-    key_seed: str | None
-    key_file: Path | None
-    sender: str | None
-    nonce: int | None
-    gas_limit: int
-    payer: str | None
-    accounts: tuple[str, ...]
-    script: str
-
-
-def build_transaction(args: SendArgs) -> tuple[Transaction, Devnet | None]:
-    """The signed transaction the options describe (and the devnet, to record its nonce once sent).
-
-    Only local checks here: the node checks the rest (TX-1, GAS-1, ...) and says so in its receipt.
-    """
-    devnet = Devnet.load(args.devnet) if args.devnet is not None else None
-    if args.from_name is not None and devnet is None:
-        raise InputError(f"--from {args.from_name}: names need --devnet DIR (or give --sender and --key-seed/--key-file)")
-    if (args.key_seed is not None) + (args.key_file is not None) + (args.from_name is not None) != 1:
-        raise InputError("give exactly one of --key-seed HEX, --key-file PATH, or --devnet DIR --from NAME: the key that signs")
-    if devnet is not None and args.from_name is not None:
-        chosen = devnet.account(args.from_name, "--from")
-        key, sender = KeyPair(chosen.seed), chosen.id
-        if args.sender is not None and devnet.resolve(args.sender, "--sender") != sender:
-            raise InputError(f"--sender {args.sender} differs from --from {args.from_name}; give one of them")
-    else:
-        if args.sender is None:
-            raise InputError("--sender ACCOUNT_ID_HEX is required with --key-seed/--key-file (the account that signs)")
-        key = KeyPair(_read_seed(args.key_seed, args.key_file))
-        sender = devnet.resolve(args.sender, "--sender") if devnet else _hex_id(args.sender, "--sender")
-    resolve = devnet.resolve if devnet is not None else _hex_id
-    payer = sender if args.payer is None else resolve(args.payer, "--payer")
-    aliases: dict[str, bytes] = {}
-    for spec in args.accounts:
-        alias, sep, value = spec.partition("=")
-        if not sep or not alias.isidentifier():
-            raise InputError(f"--account {spec!r}: write ALIAS=ACCOUNT, ALIAS a name the script uses (e.g. a=alice or a=5f1c...)")
-        if alias in aliases:
-            raise InputError(f"--account {spec!r}: alias {alias!r} is given twice")
-        aliases[alias] = resolve(value, f"--account {alias}")
-    if not args.script.strip():
-        raise InputError("--script is empty; give the SagaPython the transaction runs, e.g. \"a.pay(b, 10)\"")
-    nonce = args.nonce
-    if nonce is None:
-        if devnet is None:
-            raise InputError(
-                "--nonce N is required: the node protocol has no request for a sender's last nonce, so only a "
-                "devnet's record (--devnet DIR) can supply it; give one above the sender's last (1 for a fresh account)"
-            )
-        nonce = devnet.last_nonce(sender) + 1
-    tx = make_transaction(key=key, sender=sender, nonce=nonce, gas_limit=args.gas_limit, gas_payer=payer, accounts=aliases, script=args.script)
-    return tx, devnet
-
-
-def _read_seed(seed_hex: str | None, key_file: Path | None) -> bytes:
-    where = "--key-seed" if seed_hex is not None else f"--key-file {key_file}"
-    if key_file is not None:
-        try:
-            seed_hex = key_file.read_text().strip()
-        except OSError as exc:
-            raise InputError(f"{where}: cannot read it: {exc.strerror}") from None
-    try:
-        seed = bytes.fromhex(seed_hex or "")
-    except ValueError:
-        seed = b""
-    if len(seed) != ID_SIZE:
-        raise InputError(f"{where}: an Ed25519 seed is {2 * ID_SIZE} hex digits")
-    return seed
 
 
 @tx.command("send")
@@ -357,7 +191,7 @@ def _read_command(ask: Callable[[Client], Awaitable[Any]], render: Callable[[Any
 
 def _checked_id(text: str, what: str) -> bytes:
     try:
-        return _hex_id(text, what)
+        return hex_id(text, what)
     except InputError as exc:
         _fail(str(exc), 2)
 

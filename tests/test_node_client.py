@@ -28,7 +28,7 @@ import trio
 from click.testing import CliRunner
 
 from node import client as client_module
-from node.channel import Channel, accept
+from node.channel import accept
 from node.client import (
     Address,
     ConnectionLost,
@@ -55,7 +55,7 @@ from sagachain.cli import main
 from sagachain.core.keys import KeyPair
 from sagachain.core.objects import account_id_for
 from sagachain.core.tx import Transaction, make_transaction
-from sagachain.errors import InputError, SagaError
+from sagachain.errors import InputError
 
 NODE_KEY = KeyPair.derive("test-node-client", "node")
 ALICE = KeyPair.derive("test-node-client", "alice")
