@@ -25,7 +25,7 @@ from sagachain.core.tx import Transaction, classify, make_transaction
 from sagachain.errors import InputError
 from sagachain.sim.workloads import Steady, mix
 
-from node.client import ClientError, open_client
+from node.client import Client, ClientError, open_client
 from node.devnet import build_scenario, spec_of
 from node.wire import PeerError
 
@@ -251,10 +251,10 @@ class ClientPool:
 
     def __init__(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
-        self._clients: dict[str, tuple[Any, Any]] = {}
+        self._clients: dict[str, tuple[Client, trio.Event]] = {}
         self._locks: dict[str, trio.Lock] = {}
 
-    async def get(self, address: str) -> Any:
+    async def get(self, address: str) -> Client:
         lock = self._locks.setdefault(address, trio.Lock())
         async with lock:
             if address not in self._clients:
@@ -266,7 +266,7 @@ class ClientPool:
         if held is not None:
             held[1].set()
 
-    async def _hold(self, address: str, task_status: Any) -> None:
+    async def _hold(self, address: str, task_status: trio.TaskStatus[tuple[Client, trio.Event]]) -> None:
         async with open_client(address) as client:
             done = trio.Event()
             task_status.started((client, done))
