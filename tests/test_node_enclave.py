@@ -1,0 +1,94 @@
+"""Enclave operators on real node processes: a member without the state joins, a stranger is refused.
+
+A member node started with no copy of the enclave's off-chain state (no key,
+no genesis bundle) receives it from another member over the encrypted
+channel and then takes part in the enclave's blocks. A node of a public
+shard that claims the enclave in its config is refused by the members, with
+the reason and MEM-1, and never receives the key or the state.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+import tomllib
+import trio
+
+from node.client import open_client
+from node.config import CONFIG_FILE
+from node.devnet import DevnetSpec, load_record, plan_devnet, start_nodes, stop_devnet, wait_ready, write_devnet
+from sagachain.core.keys import KeyPair
+from sagachain.core.tx import make_transaction
+
+pytestmark = pytest.mark.slow
+
+SPEC = DevnetSpec(shards=1, enclave_shards=1, nodes_per_shard=2, accounts=4, enclave_accounts=1, seed=11)
+
+
+def _node(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(n for n in record["nodes"] if n["name"] == name)
+
+
+def _log(root: Path, node: dict[str, Any]) -> str:
+    return (root / node["dir"] / "node.log").read_text(errors="replace")
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_member_without_state_joins_and_a_stranger_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "dn"
+    write_devnet(plan_devnet(SPEC, metrics=False), root)
+    record = load_record(root)
+    joiner = _node(record, "E/0-n1")
+    stranger = _node(record, "P0-n1")
+    for leftover in ("enclave-E.key", "enclave-E.genesis"):
+        (root / joiner["dir"] / leftover).unlink()
+    config_path = root / stranger["dir"] / CONFIG_FILE
+    config = tomllib.loads(config_path.read_text())
+    config["enclaves"] = ["E"]
+    config_path.write_text(tomli_w.dumps(config))
+    try:
+        procs = start_nodes(root, record)
+        wait_ready(root, record, procs, timeout=60)
+        _wait_for(lambda: "joined enclave E" in _log(root, joiner), 30, "the joiner to receive the enclave state")
+        _wait_for(lambda: "MEM-1" in _log(root, stranger), 30, "the stranger's refusal")
+
+        member_logs = "".join(_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
+        assert "refused enclave state to P0-n1" in member_logs
+        assert "not a member of enclave E" in _log(root, stranger)
+        assert not (root / stranger["dir"] / "enclave-E.key").exists()
+        assert (root / joiner["dir"] / "enclave-E.key").stat().st_mode & 0o077 == 0
+
+        accounts = {a["name"]: a for a in record["accounts"]}
+        sender, vault = accounts["user0"], accounts["vault0"]
+        tx = make_transaction(
+            key=KeyPair(bytes.fromhex(sender["seed"])), sender=bytes.fromhex(sender["id"]), nonce=1, gas_limit=100_000,
+            gas_payer=bytes.fromhex(sender["id"]), accounts={"v": bytes.fromhex(vault["id"])}, script="v.record(5)",
+        )
+
+        async def submit_and_wait() -> dict[str, Any]:
+            async with open_client(joiner["address"]) as client:
+                receipt = await client.submit(tx)
+                assert receipt.accepted, receipt.reason
+                with trio.fail_after(30):
+                    while True:
+                        answer = await client.receipt(tx.id)
+                        if answer.status == "final":
+                            return {"shard": answer.shard, "ok": answer.ok, "status": (await client.status()).data}
+                        await trio.sleep(0.2)
+
+        final = trio.run(submit_and_wait)
+        assert final["shard"] == "E/0" and final["ok"]
+        assert final["status"]["enclaves"]["E"]["current"]
+    finally:
+        stop_devnet(root)
