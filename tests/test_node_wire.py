@@ -33,7 +33,9 @@ from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from nacl.signing import SigningKey, VerifyKey
 
+import node.messages as v2
 from node.channel import HANDSHAKE_FRAME, Channel, accept, connect
+from shards import committee
 from node.wire import (
     MAX_FRAME,
     MESSAGE_TYPES,
@@ -214,6 +216,34 @@ def _one_of_each() -> list[Message]:
         BlockReply(shard="public-0", height=4, block=None),
         Subscribe(topics=("block:public-0", "tx:" + tx.id.hex())),
         Event(topic="block:public-0", seq=0, data={"height": 3, "hash": block.hash}),
+        *_one_of_each_v2(block, tx),
+    ]
+
+
+def _one_of_each_v2(block: Block, tx: Any) -> list[Message]:
+    """Version 2 (section 8): the messages between nodes and the later client reads."""
+    unsigned = Block(header=block.header, entries=block.entries, qc=())
+    proposal = committee.Proposal(shard="public-0", height=3, round=1, block=unsigned, valid_round=-1,
+                                  producer_vote=b"\x01" * 64, signature=b"\x02" * 64)
+    prevote = committee.Prevote(shard="public-0", height=3, round=1, block_hash=committee.NIL, signer=b"\x03" * 32, signature=b"\x04" * 64)
+    return [
+        v2.Consensus(body=proposal),
+        v2.Consensus(body=prevote),
+        v2.Consensus(body=committee.Decision(shard="public-0", block=block)),
+        v2.ForwardTx(tx=tx),
+        v2.FinalBlock(block=block),
+        v2.GetBlocks(shard="public-0", from_height=4, limit=64),
+        v2.Blocks(shard="public-0", blocks=(block,)),
+        v2.L2LRequest(account=account_id_for("bob"), requester="public-1", arrived=1_700, tx_id=tx.id),
+        v2.EnclaveDelta(enclave="acme", shard="acme/0", height=2, block_hash=block.hash, sealed=b"\x05" * 40),
+        v2.GetEnclaveState(enclave="acme"),
+        v2.EnclaveState(enclave="acme", heads={"acme/0": 2}, key=b"\x06" * 32, sealed=b"\x07" * 40),
+        v2.GetObject(id=account_id_for("bob")),
+        v2.ObjectReply(id=account_id_for("bob"), value=None),
+        v2.GetReceipt(tx=tx.id),
+        v2.Receipt(tx=tx.id, status="final", shard="public-0", height=3, index=0, ok=True, rule=None, reason=None),
+        v2.GetStatus(),
+        v2.Status(data={"name": "n1", "pending": 0}),
     ]
 
 
