@@ -99,8 +99,13 @@ from shards.tools import default_tools
 log = logging.getLogger("sagachain.node")
 
 TICK = 0.05  # seconds between ticks of a shard with work
+# Consensus timeouts in ms. Channels are TCP, so a message is lost only with its connection:
+# resending every 2 s (not the simulator's lossy-network 400 ms) spares re-sent proposals,
+# which carry whole blocks, most of their decoding.
+TIMEOUTS = cm.Timeouts(propose=300, prevote=200, precommit=200, increment=100, resend=2_000)
 SYNC = 1.0  # seconds between catch-up requests
 REFORWARD = 3.0  # seconds a pending transaction waits before it is handed to its committee again
+MAX_REFORWARD = 60.0
 REQUESTS = 0.25  # seconds between L2L request rounds of a shard
 DIAL_BACKOFF = (0.2, 5.0)  # first and longest wait between dials of a peer
 MAX_HANDSHAKES = 64  # handshakes in progress at once
@@ -151,7 +156,7 @@ class Node:
         self.db_limit = trio.CapacityLimiter(1)
         self.links: dict[bytes, Link] = {}
         self.subscribers: list[Subscriber] = []
-        self.pending: dict[bytes, tuple[Transaction, float]] = {}
+        self.pending: dict[bytes, tuple[Transaction, float, float]] = {}  # tx id -> (tx, next hand-over, wait)
         self.refused: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self.handshakes = trio.Semaphore(MAX_HANDSHAKES)
         self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block]](10_000)
@@ -194,11 +199,11 @@ class Node:
             machine_committee = cm.CommitteeMachine(
                 shard=sid, committee=record.committee, public_keys=keys, node_id=self.node_id, key=self.key,
                 validate=lambda block, sid=sid: self._validate(sid, block), height=self.view.heads[sid] + 1,
-                ready=lambda block, sid=sid: self._ready(sid, block),
+                ready=lambda block, sid=sid: self._ready(sid, block), timeouts=TIMEOUTS,
             )
             self.served[sid] = ServedShard(machine, machine_committee)
         for tx in self.store.pending():
-            self.pending[tx.id] = (tx, 0.0)
+            self.pending[tx.id] = (tx, 0.0, REFORWARD)
 
     def _load_replica(self, enclave: str, shards: tuple[str, ...], commitment: bytes) -> EnclaveReplica:
         replica = EnclaveReplica(enclave, shards)
@@ -414,7 +419,7 @@ class Node:
             return TxReceipt(tx=tx.id, accepted=False, reason=reason, rule=rule)
         if tx.id not in self.pending:
             await self._db(self.store.add_pending, tx)
-            self.pending[tx.id] = (tx, trio.current_time())
+            self.pending[tx.id] = (tx, trio.current_time() + REFORWARD, REFORWARD)
             self.metrics.pending.set(len(self.pending))
         self._take_tx(tx, forward=True)
         return TxReceipt(tx=tx.id, accepted=True, reason=None, rule=None)
@@ -774,15 +779,18 @@ class Node:
                         self.links[members[turn % len(members)]].send(GetEnclaveState(enclave=enclave))
 
     async def _housekeeping(self) -> None:
-        """Hand pending transactions to their committee again: a forward may have been lost."""
+        """Hand pending transactions to their committee again: a forward may have been lost with
+        its connection. Each waits twice as long as before (up to ``MAX_REFORWARD``), so a
+        backlog under load does not turn into a storm of re-sent transactions."""
         while True:
             await trio.sleep(REFORWARD)
             now = trio.current_time()
-            for tx_id, (tx, since) in list(self.pending.items()):
+            for tx_id, (tx, due, wait) in list(self.pending.items()):
                 if tx_id in self.view.chain.seen_tx:
                     self.pending.pop(tx_id, None)
-                elif now - since >= REFORWARD:
-                    self.pending[tx_id] = (tx, now)
+                elif now >= due:
+                    wait = min(MAX_REFORWARD, wait * 2)
+                    self.pending[tx_id] = (tx, now + wait, wait)
                     self._take_tx(tx, forward=True)
 
     # -- status ---------------------------------------------------------------------------------------------

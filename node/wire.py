@@ -28,7 +28,7 @@ import msgpack
 import trio
 
 from sagachain.core import block as blocks
-from sagachain.core.encoding import decode, encode
+from sagachain.core.encoding import decode_canonical, encode
 from sagachain.core.objects import StoredObject
 from sagachain.core.tx import Transaction
 from sagachain.core.wire import WireError, from_wire, to_wire
@@ -217,15 +217,11 @@ def decode_message(body: bytes, expect: type[Message] | None = None) -> Message:
     next); an Error message is then raised as :class:`PeerError`.
     """
     try:
-        data = decode(body)
+        data, canonical = decode_canonical(body)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"frame body of {len(body)} bytes is not one MessagePack value: {exc}") from None
     if _deeper_than(data, MAX_DEPTH):
         raise ProtocolError(f"message nests deeper than {MAX_DEPTH} levels; no message of this protocol does")
-    try:
-        canonical = encode(data) == body
-    except SagaError:  # a float, an integer out of range
-        canonical = False
     if not canonical:
         raise ProtocolError(
             "message is not canonical MessagePack (OBJ-5): sort map keys, use the shortest integer "

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sagachain.core.block import BlockHeader, Head
-from sagachain.core.encoding import ObjRef, decode, encode, hash_value, is_canonical
+from sagachain.core.encoding import ObjRef, decode, decode_canonical, encode, hash_value, is_canonical
 from sagachain.core.keys import KeyPair, verify
 from sagachain.core.wire import WireError, from_wire, to_wire
 from sagachain.errors import RuleViolation
@@ -103,3 +103,47 @@ def test_a_union_of_records_tries_each_member() -> None:
     assert from_wire(_Holder, {"x": {"b": "hi"}}) == _Holder(x=_Right(b="hi"))
     with pytest.raises(WireError, match="_Left.*_Right"):
         from_wire(_Holder, {"x": {"c": 1}})
+
+
+# -- the fast canonical check a node runs on every message ------------------------------
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=6), st.binary(max_size=6))
+_trees = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.text(max_size=4), st.integers(-5, 300)), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=_trees)
+def test_the_fast_check_accepts_exactly_the_canonical_encoding(tree: object) -> None:
+
+    data = encode(tree)
+    value, canonical = decode_canonical(data)
+    assert canonical and value == decode(data)
+    loose = msgpack.packb(tree, use_bin_type=True)  # msgpack's own key order: canonical only by luck
+    assert decode_canonical(loose)[1] == is_canonical(loose)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=_trees, data=st.data())
+def test_the_fast_check_agrees_with_re_encoding_on_mutated_bytes(tree: object, data: st.DataObject) -> None:
+
+    raw = bytearray(encode(tree))
+    for _ in range(data.draw(st.integers(1, 3))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        fast = decode_canonical(bytes(raw))[1]
+    except (ValueError, TypeError, msgpack.UnpackException):
+        fast = False
+    assert fast == is_canonical(bytes(raw))
+
+
+def test_the_fast_check_refuses_floats_long_integers_and_repeated_keys() -> None:
+
+    assert not decode_canonical(msgpack.packb({"a": 1.5}))[1]
+    assert not decode_canonical(msgpack.packb([1, 2.0]))[1]
+    assert not decode_canonical(b"\xcd\x00\x01")[1]  # 1 as uint16
+    assert not decode_canonical(b"\x82\xa1a\x01\xa1a\x02")[1]  # key "a" twice
+    assert not decode_canonical(b"\x82\xa1b\x01\xa1a\x02")[1]  # keys out of order

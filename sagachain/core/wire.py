@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
 
@@ -57,8 +58,102 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def from_wire(cls: type[T], data: Any, where: str = "") -> T:
-    """Rebuild a record of type ``cls`` from a plain tree; raise WireError on bad shape."""
-    return _convert(cls, data, where or cls.__name__)
+    """Rebuild a record of type ``cls`` from a plain tree; raise WireError on bad shape.
+
+    A node converts every block and transaction it receives, so the common case
+    (the tree fits) runs a converter compiled once per type; only a tree that
+    does not fit takes the slower walk that names where it went wrong.
+    """
+    try:
+        return _fast(cls)(data)  # type: ignore[no-any-return]
+    except _Mismatch:
+        return _convert(cls, data, where or cls.__name__)  # type: ignore[no-any-return]
+
+
+class _Mismatch(Exception):
+    """The tree does not fit; ``_convert`` says how."""
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+@cache
+def _fast(tp: Any) -> Callable[[Any], Any]:
+    """A converter for ``tp`` with the semantics of ``_convert``, raising ``_Mismatch`` instead of naming the problem."""
+    if tp is Any:
+        return _identity
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        nullable = type(None) in args
+        options = [_fast(a) for a in args if a is not type(None)]
+
+        def union(data: Any) -> Any:
+            if data is None and nullable:
+                return None
+            for option in options:
+                try:
+                    return option(data)
+                except _Mismatch:
+                    pass
+            raise _Mismatch
+
+        return union
+    if origin is tuple:
+        (item_tp,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        item = _fast(item_tp)
+
+        def sequence(data: Any) -> Any:
+            if not isinstance(data, list):
+                raise _Mismatch
+            return tuple([item(v) for v in data])
+
+        return sequence
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        key, value = _fast(key_tp), _fast(value_tp)
+
+        def mapping(data: Any) -> Any:
+            if not isinstance(data, dict):
+                raise _Mismatch
+            return {key(k): value(v) for k, v in data.items()}
+
+        return mapping
+    if dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        fields = [(name, _fast(hints[name])) for name in wire_fields(tp)]
+        names = frozenset(name for name, _ in fields)
+
+        def record(data: Any) -> Any:
+            if not isinstance(data, dict) or data.keys() != names:
+                raise _Mismatch
+            try:
+                return tp(**{name: convert(data[name]) for name, convert in fields})
+            except (TypeError, ValueError, SagaError):
+                raise _Mismatch from None
+
+        return record
+    if tp is bool:
+        return _typed(lambda data: isinstance(data, bool))
+    if tp is int:
+        return _typed(lambda data: isinstance(data, int) and not isinstance(data, bool))
+    if tp in (str, bytes, ObjRef):
+        return _typed(lambda data: isinstance(data, tp))
+
+    def unsupported(data: Any) -> Any:
+        raise _Mismatch
+
+    return unsupported
+
+
+def _typed(fits: Callable[[Any], bool]) -> Callable[[Any], Any]:
+    def scalar(data: Any) -> Any:
+        if not fits(data):
+            raise _Mismatch
+        return data
+
+    return scalar
 
 
 def _convert(tp: Any, data: Any, where: str) -> Any:
