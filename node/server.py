@@ -475,11 +475,12 @@ class Node:
     def _account(self, account: bytes) -> AccountReply:
         chain = self.view.chain
         if account not in chain.accounts:
-            return AccountReply(account=account, shard=None, height=0, value=None)
+            return AccountReply(account=account, shard=None, height=0, value=None, nonce=0)
         transit = chain.transit.get(account)
         shard = transit.to_shard if transit else chain.owner[account]
         value = None if chain.account_enclave(account) is not None else chain.objects.get(account)
-        return AccountReply(account=account, shard=shard, height=self.view.heads.get(shard, 0), value=value)
+        return AccountReply(account=account, shard=shard, height=self.view.heads.get(shard, 0), value=value,
+                            nonce=chain.nonces.get(account, 0))
 
     # -- L2L --------------------------------------------------------------------------------
 

@@ -354,6 +354,7 @@ class AccountReply(Message):
     shard: str | None  # the owning shard (OBJ-2), if known
     height: int  # that shard's height the answer is taken at; 0 if unknown
     value: StoredObject | None
+    nonce: int  # the account's last nonce in a final block (TX-1), 0 if none: a sender signs nonce + 1
 
 
 @message("get_block")

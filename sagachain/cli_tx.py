@@ -98,7 +98,7 @@ def tx() -> None:
 @click.option("--key-seed", metavar="HEX", help="The sender's Ed25519 seed (64 hex digits).")
 @click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False), help="A file holding the sender's seed in hex.")
 @click.option("--sender", metavar="ACCOUNT", help="The sender's account id (hex; a name with --devnet).")
-@click.option("--nonce", type=click.IntRange(min=1), help="The sender's next nonce (default with --devnet: one past the last in DIR/nonces.json, 1 if none).")
+@click.option("--nonce", type=click.IntRange(min=1), help="The sender's nonce (default: one past its last final nonce as the node reports it, or past DIR/nonces.json with --devnet if higher).")
 @click.option("--gas-limit", required=True, type=click.IntRange(min=1), help="Most gas the transaction may use.")
 @click.option("--payer", metavar="ACCOUNT", help="The non-enclave account that pays the gas (GAS-1; default: the sender).")
 @click.option("--account", "accounts", multiple=True, metavar="ALIAS=ACCOUNT", help="An account the script touches, under the name the script uses; repeatable.")
@@ -122,13 +122,18 @@ def send(address: str | None, node_key: str | None, devnet: Path | None, from_na
         sagachain tx send --key-file alice.seed --sender 5f1c...e2 --nonce 3 \\
             --gas-limit 10000 --account a=5f1c...e2 --script "a.balance()"
     """
+    args = SendArgs(devnet, from_name, key_seed, key_file, sender, nonce, gas_limit, payer, accounts, script)
     try:
-        signed, known = build_transaction(SendArgs(devnet, from_name, key_seed, key_file, sender, nonce, gas_limit, payer, accounts, script))
+        signed, known = build_transaction(args, chain_nonce=None if nonce is not None else 0)  # every local check, before connecting
     except InputError as exc:
         _fail(str(exc), 2)
     console = Console()
 
     async def ask(client: Client) -> int:
+        nonlocal signed
+        if nonce is None:  # one past the sender's last nonce: the node's final one, or the devnet's record if higher
+            last = (await client.account(signed.sender)).nonce
+            signed, _ = build_transaction(args, chain_nonce=last)
         report: dict[str, Any] = {"tx": signed.id}
         events = client.subscribe(["blocks"])
         if wait:

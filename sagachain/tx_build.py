@@ -4,8 +4,8 @@ Kept apart from the command so the rules for turning options into a signed
 transaction read in one place, and so tests can build one without a node.
 A devnet directory (``sagachain devnet up``) names its accounts and holds
 their seeds in ``devnet.json``; ``nonces.json`` beside it records the last
-nonce its tools signed per account, which is how the nonce can default: the
-node protocol has no request for a sender's last nonce.
+nonce its tools signed per account. The nonce defaults to one past the larger
+of that record and the node's last final nonce for the sender (``Account.nonce``).
 """
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ class SendArgs:
     script: str
 
 
-def build_transaction(args: SendArgs) -> tuple[Transaction, Devnet | None]:
+def build_transaction(args: SendArgs, chain_nonce: int | None = None) -> tuple[Transaction, Devnet | None]:
     """The signed transaction the options describe (and the devnet, to record its nonce once sent).
 
     Only local checks here: the node checks the rest (TX-1, GAS-1, ...) and says so in its receipt.
+    ``chain_nonce`` is the sender's last nonce on chain as a node reports it: without
+    ``--nonce`` the transaction takes one past it (or past the devnet's record, if higher).
     """
     devnet = Devnet.load(args.devnet) if args.devnet is not None else None
     if args.from_name is not None and devnet is None:
@@ -163,12 +165,10 @@ def build_transaction(args: SendArgs) -> tuple[Transaction, Devnet | None]:
         raise InputError("--script is empty; give the SagaPython the transaction runs, e.g. \"a.pay(b, 10)\"")
     nonce = args.nonce
     if nonce is None:
-        if devnet is None:
-            raise InputError(
-                "--nonce N is required: the node protocol has no request for a sender's last nonce, so only a "
-                "devnet's record (--devnet DIR) can supply it; give one above the sender's last (1 for a fresh account)"
-            )
-        nonce = devnet.last_nonce(sender) + 1
+        if devnet is None and chain_nonce is None:
+            raise InputError("--nonce N is required when the node's last nonce for the sender is not known; "
+                             "give one above the sender's last (1 for a fresh account)")
+        nonce = max(devnet.last_nonce(sender) if devnet is not None else 0, chain_nonce or 0) + 1
     tx = make_transaction(key=key, sender=sender, nonce=nonce, gas_limit=args.gas_limit, gas_payer=payer, accounts=aliases, script=args.script)
     return tx, devnet
 

@@ -123,6 +123,7 @@ def account_table(reply: AccountReply) -> Table:
     table.add_row("account", reply.account.hex())
     table.add_row("owning shard", reply.shard or "(unknown)")
     table.add_row("as of height", str(reply.height))
+    table.add_row("last nonce", str(reply.nonce))
     _object_rows(table, reply.value)
     return table
 

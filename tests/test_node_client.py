@@ -39,9 +39,11 @@ from node.client import (
 )
 from node.messages import GetObject, GetReceipt, GetStatus, ObjectReply, Receipt, Status
 from node.wire import (
+    AccountReply,
     BlockReply,
     ErrorMessage,
     Event,
+    GetAccount,
     GetBlock,
     Message,
     PeerError,
@@ -85,6 +87,7 @@ class FakeNode:
     ping_client: bool = False
     hold_blocks: bool = False  # never publish the block of a transaction (a --wait that times out)
     status_delay: float = 0.0  # seconds before answering GetStatus (a request cancelled while waiting)
+    last_nonce: int = 0  # what GetAccount reports as the account's last final nonce
     submitted: dict[bytes, Transaction] = field(default_factory=dict)
     pongs: list[int] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
@@ -136,6 +139,8 @@ class FakeNode:
                     await channel.send(Pong(seq=msg.seq))
                 elif isinstance(msg, GetReceipt):
                     await channel.send(self._receipt(msg.tx))
+                elif isinstance(msg, GetAccount):
+                    await channel.send(AccountReply(account=msg.account, shard="P0", height=2, value=None, nonce=self.last_nonce))
                 elif isinstance(msg, GetObject):
                     if msg.id == REFUSED_OBJECT:
                         await channel.send(ErrorMessage(code="request", reason="no such object here; try another node", rule=None))
@@ -451,7 +456,6 @@ SEED = ALICE.seed.hex()
         (["--key-seed", SEED, "--nonce", "1"], "--sender ACCOUNT_ID_HEX is required"),
         (["--key-seed", "xyz", "--sender", ALICE_ID.hex(), "--nonce", "1"], "--key-seed: an Ed25519 seed is 64 hex digits"),
         (["--key-seed", SEED, "--sender", "abc", "--nonce", "1"], "--sender 'abc' must be 64 hex digits"),
-        (["--key-seed", SEED, "--sender", ALICE_ID.hex()], "--nonce N is required"),
         (["--key-seed", SEED, "--sender", ALICE_ID.hex(), "--nonce", "1", "--account", "a"], "write ALIAS=ACCOUNT"),
         (["--from", "alice", "--nonce", "1"], "names need --devnet"),
     ],
@@ -585,3 +589,17 @@ def test_send_wait_against_a_real_node_then_read_back(tmp_path: Path) -> None:
         assert json.loads((root / "nonces.json").read_text()) == {next(a["id"] for a in record["accounts"] if a["name"] == "user0"): 1}
     finally:
         stop_devnet(root, timeout=10)
+
+
+def test_without_nonce_send_signs_one_past_the_nodes_last_nonce(tmp_path: Path) -> None:
+    fake = FakeNode(last_nonce=6)
+
+    async def run(node: FakeNode, nursery: trio.Nursery) -> None:
+        result = await trio.to_thread.run_sync(lambda: invoke(
+            "tx", "send", "--node", node.address, "--key-seed", SEED, "--sender", ALICE_ID.hex(), "--gas-limit", "10000",
+            "--account", f"a={ALICE_ID.hex()}", "--account", f"b={BOB_ID.hex()}", "--script", "a.pay(b, 1)"))
+        assert result.exit_code == 0, result.output
+        assert [tx.nonce for tx in node.submitted.values()] == [7]
+        assert "get_account" in node.seen
+
+    with_node(run, fake)
