@@ -110,6 +110,7 @@ REQUESTS = 0.25  # seconds between L2L request rounds of a shard
 DIAL_BACKOFF = (0.2, 5.0)  # first and longest wait between dials of a peer
 MAX_HANDSHAKES = 64  # handshakes in progress at once
 TOPICS = ("blocks", "transfers", "roster")
+FORGED = frozenset({"bad signature", "the block's producer did not sign it", "qc holds a bad signature"})  # committee refusals
 REFUSED_KEPT = 10_000  # refused transaction ids remembered for receipts
 READY_FILE = "node.ready"
 LOG_FILE = "node.log"
@@ -159,7 +160,7 @@ class Node:
         self.pending: dict[bytes, tuple[Transaction, float, float]] = {}  # tx id -> (tx, next hand-over, wait)
         self.refused: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self.handshakes = trio.Semaphore(MAX_HANDSHAKES)
-        self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block]](10_000)
+        self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block, bytes | None]](10_000)
         self.peer_keys = {bytes.fromhex(p.node_key): p for p in self.config.peers}
         self.peer_ids = {node_id_for(k): k for k in self.peer_keys}
         self.names = {n.id: n.name for n in self.genesis.nodes}
@@ -349,10 +350,10 @@ class Node:
         elif isinstance(message, ForwardTx):
             self._take_tx(message.tx, forward=False)
         elif isinstance(message, FinalBlock):
-            await self.final_in.send((link.name, message.block))
+            await self.final_in.send((link.name, message.block, link.channel.peer))
         elif isinstance(message, Blocks):
             for block in message.blocks:
-                await self.final_in.send((link.name, block))
+                await self.final_in.send((link.name, block, link.channel.peer))
             if len(message.blocks) == MAX_BLOCKS_PER_REPLY:
                 link.send(GetBlocks(shard=message.shard, from_height=message.blocks[-1].height + 1, limit=MAX_BLOCKS_PER_REPLY))
         elif isinstance(message, GetBlocks):
@@ -501,7 +502,11 @@ class Node:
         served = self.served.get(body.shard)
         if served is None or link.node_id not in self._members(body.shard):
             return
-        self._act(body.shard, served.committee.receive(body, now_ms()))
+        actions = served.committee.receive(body, now_ms())
+        forged = [a.reason for a in actions if isinstance(a, cm.Refused) and a.reason in FORGED]
+        self._act(body.shard, actions)
+        if forged:  # an honest member never signs badly: drop the connection and count a strike
+            raise ProtocolError(f"{body.kind} for {body.shard} height {body.height}: {forged[0]}", rule="SH-1")
 
     def _ready(self, sid: str, block: Block) -> bool:
         """Whether this node holds what ``block`` builds on: the blocks it names, and for an
@@ -531,7 +536,7 @@ class Node:
                 self._build(sid)
             elif isinstance(action, cm.Decided):
                 log.debug("shard %s: decided height %d in round %d", sid, action.block.height, served.committee.round)
-                self.final_in.send_nowait((f"committee {sid}", action.block))
+                self.final_in.send_nowait((f"committee {sid}", action.block, None))
             elif isinstance(action, cm.Evidence):
                 log.warning("shard %s: %s signed two conflicting messages (SH-1): %s / %s", sid,
                             self.names.get(action.signer, action.signer.hex()[:12]), action.first, action.second)
@@ -641,12 +646,18 @@ class Node:
     # -- the ledger --------------------------------------------------------------------------------
 
     async def _ledger(self) -> None:
-        async for source, block in self.final_out:
+        async for source, block, sender in self.final_out:
             if self.view.known(block):
                 continue
             applied, refused = self.view.offer(block)
             for refusal in refused:
                 self._refused_block(source, refusal)
+                if sender is not None and refusal.block is block and "SH-1" in refusal.rules:
+                    # no honest node relays a block without its quorum: count it against the sender
+                    length = self.backoff.strike(sender, trio.current_time())
+                    if length is not None:
+                        self.metrics.backoffs.inc()
+                        log.warning("backing off %s for %.0f s after blocks without a valid quorum", source, length)
             for done in applied:
                 await self._commit(done)
 
