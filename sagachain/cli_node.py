@@ -30,7 +30,8 @@ def node() -> None:
 @click.option("--shard", "shards", multiple=True, help="A shard whose committee this node serves; repeatable.")
 @click.option("--enclave", "enclaves", multiple=True, help="An enclave this node is a member of; repeatable.")
 @click.option("--peer", "peers", multiple=True, metavar="HOST:PORT=NODEKEY", help="A peer and its pinned node key (hex); repeatable.")
-def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[str, ...], enclaves: tuple[str, ...], peers: tuple[str, ...]) -> None:
+@click.option("--metrics", default="", metavar="HOST:PORT", help="Serve Prometheus metrics here (port 0: any free port); default: off.")
+def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[str, ...], enclaves: tuple[str, ...], peers: tuple[str, ...], metrics: str) -> None:
     """Create DIRECTORY with a new node key (mode 0600) and its config file node.toml.
 
     \b
@@ -48,7 +49,7 @@ def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[st
             if not sep:
                 raise InputError(f"--peer {spec!r}: write HOST:PORT=NODEKEY")
             parsed.append(Peer(address=address, node_key=key))
-        config = NodeConfig(name=name, listen=listen, genesis=genesis, shards=shards, enclaves=enclaves, peers=tuple(parsed))
+        config = NodeConfig(name=name, listen=listen, genesis=genesis, shards=shards, enclaves=enclaves, peers=tuple(parsed), metrics=metrics)
         NodeConfig.from_toml(config.to_toml(), "the options")  # the same checks a config file gets
         key = init_node(directory, config)
     except SagaError as exc:

@@ -64,6 +64,10 @@ def test_node_init_and_status_commands(tmp_path: Path) -> None:
     assert again.exit_code == 2
     bad_peer = runner.invoke(main, ["node", "init", str(tmp_path / "n2"), "--name", "n2", "--peer", "127.0.0.1:1"])
     assert bad_peer.exit_code == 2
+    with_metrics = runner.invoke(main, ["node", "init", str(tmp_path / "n3"), "--name", "n3", "--metrics", "127.0.0.1:9101"])
+    assert with_metrics.exit_code == 0 and load_config(tmp_path / "n3").metrics == "127.0.0.1:9101"
+    bad_metrics = runner.invoke(main, ["node", "init", str(tmp_path / "n4"), "--name", "n4", "--metrics", "nowhere"])
+    assert bad_metrics.exit_code == 2 and "host:port" in bad_metrics.output
 
 
 def test_init_with_a_genesis_creates_the_database_and_audit_reads_the_directory(tmp_path: Path) -> None:
