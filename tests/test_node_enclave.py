@@ -92,3 +92,51 @@ def test_a_member_without_state_joins_and_a_stranger_is_refused(tmp_path: Path) 
         assert final["status"]["enclaves"]["E"]["current"]
     finally:
         stop_devnet(root)
+
+
+def test_an_enclave_account_moves_between_the_enclaves_shards_with_its_state(tmp_path: Path) -> None:
+    """A transaction on two vaults of different enclave shards: one vault is released, its
+    off-chain state reaches the other shard's node as a sealed delta, and only then is it
+    acquired (TX-3, L2L-1). Every node's chain audits clean, TX-6 re-execution included."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "dn"
+    write_devnet(plan_devnet(DevnetSpec(shards=1, enclave_shards=2, nodes_per_shard=1, accounts=2, enclave_accounts=2, seed=13), metrics=False), root)
+    record = load_record(root)
+    accounts = {a["name"]: a for a in record["accounts"]}
+    assert accounts["vault0"]["shard"] != accounts["vault1"]["shard"]
+    sender = accounts["user0"]
+    key, sender_id = KeyPair(bytes.fromhex(sender["seed"])), bytes.fromhex(sender["id"])
+    txs = [
+        make_transaction(key=key, sender=sender_id, nonce=n, gas_limit=100_000, gas_payer=sender_id,
+                         accounts={"a": bytes.fromhex(accounts["vault0"]["id"]), "b": bytes.fromhex(accounts["vault1"]["id"])},
+                         script=f"a.record({n})\nb.record({10 * n})")
+        for n in (1, 2)
+    ]
+    try:
+        wait_ready(root, record, start_nodes(root, record), timeout=60)
+
+        async def main() -> None:
+            async with open_client(record["nodes"][0]["address"]) as client:
+                for tx in txs:
+                    assert (await client.submit(tx)).accepted
+                with trio.fail_after(45):
+                    while True:
+                        receipts = [await client.receipt(tx.id) for tx in txs]
+                        if all(r.status == "final" for r in receipts):
+                            assert all(r.ok for r in receipts)
+                            return
+                        await trio.sleep(0.2)
+
+        trio.run(main)
+    finally:
+        stop_devnet(root)
+    for node in record["nodes"]:
+        audit = subprocess.run(
+            [sys.executable, "-m", "sagachain", "audit", str(root / node["dir"]),
+             "--enclave-state", str(root / "enclaves" / "E.sealed"), "--enclave-key", str(root / "enclaves" / "E.key")],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
+        assert "re-executed" in audit.stdout
