@@ -85,6 +85,33 @@ def start(directory: Path, log_level: str) -> None:
         pass
 
 
+@node.command("export")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+def export(directory: Path, out: Path) -> None:
+    """Write the chain stored in DIRECTORY's node.sqlite to OUT as a chain file.
+
+    The blocks come in the order they became final on this node; the file is
+    what `sagachain audit` and `sagachain leakage` read, and can be sent to an
+    auditor without the node's key or enclave state. Safe while the node runs.
+
+    \b
+    Example:
+        sagachain node export nodes/n1 n1.sgc && sagachain audit n1.sgc
+    """
+    from node.config import DATABASE_FILE
+    from node.storage import NodeStore
+
+    try:
+        with NodeStore.open(directory / DATABASE_FILE) as store:
+            store.export_chain(out)
+            count = len(store.blocks())
+    except SagaError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, style="red")
+        raise SystemExit(2) from None
+    Console().print(f"{count} blocks written to {out}")
+
+
 @node.command("status")
 @click.argument("target", metavar="DIRECTORY|HOST:PORT")
 @click.option("--json", "as_json", is_flag=True, help="With HOST:PORT: print the node's status map as JSON (bytes as hex).")

@@ -91,5 +91,10 @@ def test_init_with_a_genesis_creates_the_database_and_audit_reads_the_directory(
     assert shown.exit_code == 0 and f"{len(run.blocks)}" in shown.output
     audited = runner.invoke(main, ["audit", str(tmp_path / "n1"), "--quiet"])
     assert audited.exit_code == 0, audited.output
+    exported = runner.invoke(main, ["node", "export", str(tmp_path / "n1"), str(tmp_path / "n1.sgc")])
+    assert exported.exit_code == 0 and f"{len(run.blocks)} blocks" in exported.output
+    assert runner.invoke(main, ["audit", str(tmp_path / "n1.sgc"), "--quiet"]).exit_code == 0
+    missing = runner.invoke(main, ["node", "export", str(tmp_path / "nowhere"), str(tmp_path / "x.sgc")])
+    assert missing.exit_code == 2 and "sagachain node init" in missing.output
     empty = runner.invoke(main, ["audit", str(tmp_path), "--quiet"])
     assert empty.exit_code == 2 and "node.sqlite" in empty.output
