@@ -16,9 +16,9 @@ members of that enclave.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
-from sagachain.core import block as blocks
+from sagachain.core.block import Block
 from sagachain.core.objects import StoredObject
 from sagachain.core.tx import Transaction
 from sagachain.core.wire import WireError, from_wire, to_wire
@@ -26,11 +26,6 @@ from node.wire import Message, message
 from shards import committee
 
 MAX_BLOCKS_PER_REPLY = 64  # blocks in one ``blocks`` answer: keeps a reply well under the frame limit
-
-
-def _exact(data: dict[str, Any], names: set[str], where: str) -> None:
-    if set(data) != names:
-        raise WireError(f"{where}: fields must be exactly {sorted(names)}; got {sorted(data)}")
 
 
 # -- between committee members (SH-1) -------------------------------------------------
@@ -42,14 +37,6 @@ class Consensus(Message):
     """One committee message (proposal, prevote, precommit, commit, decision) of ``shards.committee``."""
 
     body: committee.Message
-
-    def fields_to_wire(self) -> dict[str, Any]:
-        return {"body": committee.message_to_wire(self.body)}
-
-    @classmethod
-    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
-        _exact(data, {"body"}, where)
-        return cls(body=committee.message_from_wire(data["body"], f"{where}.body"))
 
 
 @message("forward_tx")
@@ -65,15 +52,7 @@ class ForwardTx(Message):
 class FinalBlock(Message):
     """Gossip: a block final with its quorum certificate (SH-1), for every node's copy of the chain."""
 
-    block: blocks.Block
-
-    def fields_to_wire(self) -> dict[str, Any]:
-        return {"block": blocks.block_to_wire(self.block)}
-
-    @classmethod
-    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
-        _exact(data, {"block"}, where)
-        return cls(block=blocks.block_from_wire(data["block"], f"{where}.block"))
+    block: Block
 
 
 @message("get_blocks")
@@ -92,20 +71,11 @@ class Blocks(Message):
     """Answer to GetBlocks, in height order; fewer than asked means the answerer has no more."""
 
     shard: str
-    blocks: tuple[blocks.Block, ...]
+    blocks: tuple[Block, ...]
 
-    def fields_to_wire(self) -> dict[str, Any]:
-        return {"shard": self.shard, "blocks": [blocks.block_to_wire(b) for b in self.blocks]}
-
-    @classmethod
-    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
-        _exact(data, {"shard", "blocks"}, where)
-        if not isinstance(data["shard"], str) or not isinstance(data["blocks"], list):
-            raise WireError(f"{where}: shard must be a str and blocks a list")
-        if len(data["blocks"]) > MAX_BLOCKS_PER_REPLY:
-            raise WireError(f"{where}: {len(data['blocks'])} blocks; at most {MAX_BLOCKS_PER_REPLY} per reply")
-        found = tuple(blocks.block_from_wire(b, f"{where}.blocks[{i}]") for i, b in enumerate(data["blocks"]))
-        return cls(shard=data["shard"], blocks=found)
+    def __post_init__(self) -> None:
+        if len(self.blocks) > MAX_BLOCKS_PER_REPLY:
+            raise ValueError(f"{len(self.blocks)} blocks; at most {MAX_BLOCKS_PER_REPLY} per reply")
 
 
 @message("l2l_request")

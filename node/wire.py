@@ -22,12 +22,12 @@ import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgpack
 import trio
 
-from sagachain.core import block as blocks
+from sagachain.core.block import Block
 from sagachain.core.encoding import decode_canonical, encode
 from sagachain.core.objects import StoredObject
 from sagachain.core.tx import Transaction
@@ -150,18 +150,14 @@ class Message:
     """Base of every message; a subclass is registered under its wire name by :func:`message`.
 
     Fields go on the wire through ``sagachain.core.wire`` (a map from field
-    name to value). A message whose fields that conversion cannot express
-    (a block, whose entries are a tagged union) overrides the two hooks.
+    name to value); a field type that conversion cannot express by itself (a
+    block, whose entries are a tagged union) registers its own converters there.
     """
 
     TYPE: ClassVar[str] = ""
 
     def fields_to_wire(self) -> dict[str, Any]:
         return to_wire(self)  # type: ignore[no-any-return]
-
-    @classmethod
-    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
-        return from_wire(cls, data, where)
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
@@ -235,7 +231,7 @@ def decode_message(body: bytes, expect: type[Message] | None = None) -> Message:
         raise ProtocolError(f"unknown message type {data['type']!r}; known types: {', '.join(sorted(MESSAGE_TYPES))}")
     fields = {k: v for k, v in data.items() if k != "type"}
     try:
-        msg = cls.fields_from_wire(fields, data["type"])
+        msg = from_wire(cls, fields, data["type"])
     except WireError as exc:
         raise ProtocolError(f"bad {data['type']!r} message: {exc}") from None
     if expect is not None and not isinstance(msg, expect):
@@ -367,31 +363,12 @@ class GetBlock(Message):
 @message("block")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlockReply(Message):
-    """Answer to GetBlock. ``block`` is None when the node does not have that block.
-
-    The block is the map a chain file stores (docs/FORMAT.md): its entries are
-    tagged with their kind, which the generic record conversion cannot
-    express, hence the two hooks.
-    """
+    """Answer to GetBlock. ``block`` is None when the node does not have that block; a block
+    goes as the map a chain file stores (docs/FORMAT.md), entries tagged with their kind."""
 
     shard: str
     height: int
-    block: blocks.Block | None
-
-    def fields_to_wire(self) -> dict[str, Any]:
-        block = None if self.block is None else blocks.block_to_wire(self.block)
-        return {"shard": self.shard, "height": self.height, "block": block}
-
-    @classmethod
-    def fields_from_wire(cls, data: dict[str, Any], where: str) -> Self:
-        if set(data) != {"shard", "height", "block"}:
-            raise WireError(f"{where}: fields must be exactly block, height, shard; got {sorted(data)}")
-        if not isinstance(data["shard"], str) or type(data["height"]) is not int:
-            raise WireError(
-                f"{where}: shard must be a str and height an int, got {data['shard']!r}, {data['height']!r}"
-            )
-        block = None if data["block"] is None else blocks.block_from_wire(data["block"], f"{where}.block")
-        return cls(shard=data["shard"], height=data["height"], block=block)
+    block: Block | None
 
 
 @message("subscribe")

@@ -73,10 +73,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeAlias
 
-from sagachain.core.block import Block, Vote, block_from_wire, block_to_wire
+from sagachain.core.block import Block, Vote
 from sagachain.core.encoding import hash_value
 from sagachain.core.keys import verify as ed25519_verify
-from sagachain.core.wire import WireError, from_wire, wire_fields
+from sagachain.core.wire import WireError, from_wire, register_codec, to_wire, wire_fields
 
 NIL = b""  # the block hash of a vote for no block
 WAITING = "waiting for what the block builds on"  # a verdict not yet made (see ``ready``)
@@ -166,11 +166,7 @@ MESSAGE_TYPES: dict[str, type] = {t.kind: t for t in (Proposal, Prevote, Precomm
 
 def message_to_wire(message: Message) -> dict[str, Any]:
     """A message as a map tagged with its ``type``, ready for ``encode``; blocks as chain files store them."""
-    out: dict[str, Any] = {"type": message.kind}
-    for name in wire_fields(type(message)):
-        value = getattr(message, name)
-        out[name] = block_to_wire(value) if isinstance(value, Block) else value
-    return out
+    return {"type": message.kind, **{name: to_wire(getattr(message, name)) for name in wire_fields(type(message))}}
 
 
 def message_from_wire(data: Any, where: str = "message") -> Message:
@@ -180,15 +176,10 @@ def message_from_wire(data: Any, where: str = "message") -> Message:
     cls = MESSAGE_TYPES.get(data["type"])
     if cls is None:
         raise WireError(f"{where}: unknown message type {data['type']!r}; known: {sorted(MESSAGE_TYPES)}")
-    names = wire_fields(cls)
-    if set(data) - {"type"} != set(names):
-        raise WireError(f"{where}: {cls.__name__} has fields {sorted(names)}; got {sorted(set(data) - {'type'})}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {
-        name: block_from_wire(data[name], f"{where}.{name}") if hints[name] is Block else from_wire(hints[name], data[name], f"{where}.{name}")
-        for name in names
-    }
-    return cls(**kwargs)
+    return from_wire(cls, {k: v for k, v in data.items() if k != "type"}, f"{where}<{data['type']}>")  # type: ignore[no-any-return]
+
+
+register_codec(Message, message_from_wire, message_to_wire, types=tuple(MESSAGE_TYPES.values()))
 
 
 # -- actions --------------------------------------------------------------------------

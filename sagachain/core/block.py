@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 from sagachain.core.encoding import hash_value
 from sagachain.core.objects import ClassRecord, StoredObject
 from sagachain.core.tx import ENCLAVE, MIXED, OPEN, Transaction
-from sagachain.core.wire import DERIVED, WireError, from_wire, wire_fields
+from sagachain.core.wire import DERIVED, WireError, from_wire, register_codec, wire_fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,3 +262,6 @@ def block_from_wire(data: Any, where: str = "block") -> Block:
     entries = tuple(entry_from_wire(e, f"{where}.entries[{i}]") for i, e in enumerate(data["entries"]))
     qc = from_wire(tuple[Vote, ...], data["qc"], f"{where}.qc")  # type: ignore[arg-type]
     return Block(header=header, entries=entries, qc=qc)
+
+
+register_codec(Block, block_from_wire, block_to_wire)

@@ -8,7 +8,8 @@ module does the conversion once, from the type hints, instead of a hand-written
 
 Supported field types: ``int``, ``str``, ``bytes``, ``bool``, ``ObjRef``,
 ``X | None``, ``tuple[X, ...]``, ``dict[str, X]``, ``Any`` (a plain value
-tree, e.g. object fields) and nested record dataclasses.
+tree, e.g. object fields), nested record dataclasses, and types that
+registered their own converters (:func:`register_codec`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ class WireError(ValueError):
     """Raised when a plain tree does not have the shape of the record asked for."""
 
 
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+_DECODERS: dict[Any, Callable[[Any, str], Any]] = {}
+
+
+def register_codec(tp: Any, decode: Callable[[Any, str], Any], encode: Callable[[Any], Any] | None = None, *, types: tuple[type, ...] = ()) -> None:
+    """Give a type the field-by-field conversion cannot express its own pair of converters.
+
+    A block's entries are a union told apart by a ``type`` tag, and so are the
+    committee's messages: their modules register how they go on the wire, so any
+    record or message holding one converts with no code of its own. ``tp`` is
+    what a field's type hint names (a class, or a union alias); ``types`` are the
+    classes whose values ``encode`` writes (``tp`` itself when it is a class).
+    """
+    _DECODERS[tp] = decode
+    if encode is not None:
+        for cls in types or (tp,):
+            _ENCODERS[cls] = encode
+
+
 def to_wire(value: Any) -> Any:
     """A record (or a tree of records) as plain lists, maps and scalars.
 
@@ -37,6 +57,9 @@ def to_wire(value: Any) -> Any:
     """
     if isinstance(value, ObjRef):
         return value
+    encoder = _ENCODERS.get(type(value))
+    if encoder is not None:
+        return to_wire(encoder(value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: to_wire(getattr(value, name)) for name in wire_fields(type(value))}
     if isinstance(value, tuple | list):
@@ -83,6 +106,16 @@ def _fast(tp: Any) -> Callable[[Any], Any]:
     """A converter for ``tp`` with the semantics of ``_convert``, raising ``_Mismatch`` instead of naming the problem."""
     if tp is Any:
         return _identity
+    if tp in _DECODERS:
+        decode = _DECODERS[tp]
+
+        def custom(data: Any) -> Any:
+            try:
+                return decode(data, "")
+            except (WireError, TypeError, ValueError, SagaError):
+                raise _Mismatch from None
+
+        return custom
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -159,6 +192,8 @@ def _typed(fits: Callable[[Any], bool]) -> Callable[[Any], Any]:
 def _convert(tp: Any, data: Any, where: str) -> Any:
     if tp is Any:
         return data
+    if tp in _DECODERS:
+        return _DECODERS[tp](data, where)
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
