@@ -24,7 +24,7 @@ from typing import Any
 
 import tomli_w
 
-from sagachain.core.keys import KeyPair
+from sagachain.core.keys import KeyPair, hex32
 from sagachain.errors import InputError
 
 KEY_FILE = "node.key"
@@ -76,7 +76,7 @@ class NodeConfig:
             raise InputError(f"{where}: each [[peers]] entry needs `address` and `node_key`") from None
         for peer in peers:
             _check_address(peer.address, where)
-            _check_key_hex(peer.node_key, where)
+            hex32(peer.node_key, f"{where}: node key", "an Ed25519 public key")
         config = cls(
             name=data["name"],
             listen=str(data.get("listen", "127.0.0.1:0")),
@@ -96,15 +96,6 @@ def _check_address(address: str, where: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise InputError(f"{where}: address {address!r} must be host:port, e.g. 127.0.0.1:7100")
-
-
-def _check_key_hex(text: str, where: str) -> None:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != SEED_SIZE:
-        raise InputError(f"{where}: node key {text!r} must be 64 hex digits (an Ed25519 public key)")
 
 
 def init_node(directory: Path, config: NodeConfig, seed: bytes | None = None) -> KeyPair:
@@ -142,13 +133,7 @@ def load_key(directory: Path) -> KeyPair:
         raise InputError(f"cannot read the node key {path}: {exc.strerror}; run `sagachain node init {directory}` first") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InputError(f"node key {path} is readable by others (mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`")
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError:
-        seed = b""
-    if len(seed) != SEED_SIZE:
-        raise InputError(f"node key {path} must hold 64 hex digits")
-    return KeyPair(seed)
+    return KeyPair(hex32(text, f"node key file {path}: its content", "an Ed25519 seed"))
 
 
 def load_config(directory: Path) -> NodeConfig:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagachain.core.keys import KeyPair
+from sagachain.core.keys import KeyPair, hex32
 from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError
 
@@ -24,13 +24,7 @@ NONCE_FILE = "nonces.json"  # in a devnet directory: the last nonce signed per a
 
 
 def hex_id(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != ID_SIZE:
-        raise InputError(f"{what} {text!r} must be {2 * ID_SIZE} hex digits (a {ID_SIZE}-byte id)")
-    return raw
+    return hex32(text, what, f"a {ID_SIZE}-byte id")
 
 
 

@@ -13,9 +13,22 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from sagachain.core.encoding import hash_value
+from sagachain.errors import InputError
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+
+
+def hex32(text: str, what: str, meaning: str) -> bytes:
+    """The 32 bytes (a key, a seed, an id) that ``text`` writes as 64 hex digits; an error naming
+    ``what`` otherwise. Operators paste these into configs and commands, so one message fits all."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise InputError(f"{what} {text!r} must be 64 hex digits ({meaning})")
+    return raw
 
 
 @dataclass(frozen=True)
