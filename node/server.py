@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nacl.exceptions
+import nacl.secret
 import trio
 
 from node.admission import admission_problem
@@ -93,7 +95,7 @@ from sagachain.errors import InputError, SagaError
 from shards import committee as cm
 from shards.enclave_store import EnclaveStore
 from shards.placement import Priority
-from shards.shard import ShardMachine
+from shards.shard import Request, ShardMachine
 from shards.tools import default_tools
 
 log = logging.getLogger("sagachain.node")
@@ -316,7 +318,7 @@ class Node:
                 self.metrics.peers.set(len(self.links))
             self.subscribers = [s for s in self.subscribers if s.link is not link]
             with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(channel._stream)
+                await trio.aclose_forcefully(channel)
 
     def _breach(self, link: Link, key: bytes, exc: ProtocolError) -> None:
         self.metrics.dropped.labels(exc.code).inc()
@@ -422,11 +424,12 @@ class Node:
             await self._db(self.store.add_pending, tx)
             self.pending[tx.id] = (tx, trio.current_time() + REFORWARD, REFORWARD)
             self.metrics.pending.set(len(self.pending))
-        self._take_tx(tx, forward=True)
+        self._take_tx(tx, forward=True, admitted=True)
         return TxReceipt(tx=tx.id, accepted=True, reason=None, rule=None)
 
-    def _take_tx(self, tx: Transaction, forward: bool) -> None:
-        """Queue ``tx`` on our machine if we serve its shard; hand it to the shard's committee if asked."""
+    def _take_tx(self, tx: Transaction, forward: bool, admitted: bool = False) -> None:
+        """Queue ``tx`` on our machine if we serve its shard; hand it to the shard's committee if asked.
+        ``admitted``: this very moment's admission check passed already (no second signature check)."""
         if tx.id in self.view.chain.seen_tx:
             return
         try:
@@ -435,8 +438,7 @@ class Node:
             return
         served = self.served.get(shard)
         if served is not None and tx.id not in served.queued:
-            problem = admission_problem(self.view.chain, self.tools, tx)
-            if problem is None:
+            if admitted or admission_problem(self.view.chain, self.tools, tx) is None:
                 served.queued.add(tx.id)
                 served.machine.submit(tx, now_ms())
                 self._collect_refusals(served)
@@ -491,8 +493,6 @@ class Node:
         served = self.served.get(owner) if owner is not None else None
         if served is None or message.requester not in chain.shards:
             return
-        from shards.shard import Request
-
         served.machine.on_request(Request(message.account, message.requester, Priority(message.arrived, message.tx_id)))
         self._collect_refusals(served)
 
@@ -578,8 +578,6 @@ class Node:
     def _send_delta(self, enclave: str, block: Block, writes: dict[bytes, StoredObject | None]) -> None:
         replica = self.replicas[enclave]
         assert replica.key is not None
-        import nacl.secret
-
         sealed = bytes(nacl.secret.SecretBox(replica.key).encrypt(encode(delta_to_wire(writes))))
         message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, sealed=sealed)
         for member in self._enclave_members(enclave) - {self.node_id}:
@@ -589,9 +587,6 @@ class Node:
         replica = self.replicas.get(message.enclave)
         if replica is None or replica.key is None or link.node_id not in self._enclave_members(message.enclave):
             return
-        import nacl.exceptions
-        import nacl.secret
-
         try:
             writes = delta_from_wire(decode(nacl.secret.SecretBox(replica.key).decrypt(message.sealed)), "enclave_delta")
         except (nacl.exceptions.CryptoError, ValueError, WireError) as exc:

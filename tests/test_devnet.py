@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node.config import CONFIG_FILE, KEY_FILE, load_config, load_key
+from node.config import KEY_FILE, load_config, load_key
 from node.devnet import (
     GENESIS_FILE,
     READY_FILE,
