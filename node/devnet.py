@@ -291,6 +291,20 @@ def save_record(root: Path, record: dict[str, Any]) -> None:
     os.replace(partial, root / RECORD_FILE)
 
 
+def _save_nodes(root: Path, record: dict[str, Any]) -> None:
+    """Record what ``record`` says of its nodes, keeping the other nodes devnet.json lists: a
+    caller may wait for some nodes only (one restarted by hand), and ``down`` must still find all."""
+    try:
+        stored = load_record(root)
+    except InputError:
+        save_record(root, record)
+        return
+    given = {n["name"]: n for n in record["nodes"]}
+    listed = {n["name"] for n in stored["nodes"]}
+    stored["nodes"] = [given.get(n["name"], n) for n in stored["nodes"]] + [n for n in record["nodes"] if n["name"] not in listed]
+    save_record(root, stored)
+
+
 def load_record(root: Path) -> dict[str, Any]:
     path = root / RECORD_FILE
     try:
@@ -397,7 +411,7 @@ def start_nodes(root: Path, record: dict[str, Any]) -> dict[str, subprocess.Pope
     for node in record["nodes"]:
         procs[node["name"]] = spawn_node(root, node)
         node["pid"] = procs[node["name"]].pid
-        save_record(root, record)
+        _save_nodes(root, record)
     return procs
 
 
@@ -445,17 +459,17 @@ def wait_ready(
             proc = (procs or {}).get(name)
             code = proc.poll() if proc is not None else (None if pid_alive(node["pid"]) else "unknown")
             if code is not None:
-                save_record(root, record)
+                _save_nodes(root, record)
                 raise InputError(f"node {name} exited (status {code}) before it was ready; see {directory / LOG_FILE} "
                                  f"and {directory / OUTPUT_FILE}:\n{_tail(directory / OUTPUT_FILE) or _tail(directory / LOG_FILE)}")
         if waiting and time.monotonic() > deadline:
-            save_record(root, record)
+            _save_nodes(root, record)
             names = ", ".join(sorted(waiting))
             first = root / next(iter(waiting.values()))["dir"]
             raise InputError(f"node(s) {names} not ready after {timeout:.0f} s (no {READY_FILE}); see {first / LOG_FILE} "
                              f"and {first / OUTPUT_FILE}, or raise --timeout")
         time.sleep(0.05)
-    save_record(root, record)
+    _save_nodes(root, record)
 
 
 @dataclass(frozen=True)
