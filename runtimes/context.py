@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sagachain.core.keys import verify
 from sagachain.core.objects import ClassRecord, RuntimeRecord, StoredObject
 from runtimes.gas import GasSchedule
 
@@ -36,6 +37,8 @@ class ExecutionContext:
     runtimes: Mapping[bytes, RuntimeRecord]
     private_code: Mapping[bytes, str] = field(default_factory=dict)
     gas: GasSchedule = field(default_factory=GasSchedule)
+    time: int = 0  # the block's time: when an envelope arrived, whether its TTL has passed (MBX-2)
+    verify: Callable[[bytes, bytes, bytes], bool] = verify  # signatures native methods check (key proofs, MEM-2)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from sagachain.core.tx import Transaction
 from sagachain.errors import ExecutionError, RuleViolation, SagaError, ScriptError, ScriptFailure
 from runtimes.cmi import Dispatch, check_placement, class_chain, dispatch, object_enclave
 from runtimes.context import ExecutionContext, ExecutionResult, ObjectView
+from runtimes.system_classes import NativeCall, call_native
+from sagachain.core.system import NATIVE_CLASSES
 from runtimes.gas import GasMeter, check_rt_4_int
 from runtimes.subset import check_class_source, check_script
 
@@ -141,6 +143,18 @@ class Interpreter:
         size = len(self._storable(obj.fields, what))
         self.meter.charge(self.schedule.write_byte * size, what)
         self.writes[oid] = obj
+
+    def _store_or_delete(self, oid: bytes, obj: StoredObject | None, what: str) -> None:
+        if obj is None:
+            self.meter.charge(self.schedule.write_byte, what)
+            self.writes[oid] = None
+        else:
+            self._store(oid, obj, what)
+
+    def _log_value(self, value: Any) -> None:
+        size = len(self._storable(value, "a logged value"))
+        self.meter.charge(self.schedule.log_byte * size, "a log entry")
+        self.log.append(value)
 
     def _storable(self, value: Any, what: str) -> bytes:
         try:
@@ -392,6 +406,18 @@ class Interpreter:
     # -- native methods of ClassAccount ------------------------------------
 
     def _native(self, resolved: Dispatch, obj: StoredObject, args: list[Any]) -> Any:
+        if resolved.defining.id in NATIVE_CLASSES:
+            call = NativeCall(
+                load=self.load,
+                store=self._store_or_delete,
+                sender=self.frame.account,
+                signer=self.tx.sender,
+                time=self.ctx.time,
+                written=lambda oid: oid in self.writes,
+                verify=self.ctx.verify,
+                log=self._log_value,
+            )
+            return call_native(call, resolved.defining.id, resolved.target, obj, resolved.method.name, args)
         if resolved.defining.id != ACCOUNT_CLASS_ID:
             raise ExecutionError("CMI-1", f"class {resolved.defining.name} publishes no code for {resolved.method.name}()")
         if resolved.method.name == "balance":
@@ -433,9 +459,7 @@ class Interpreter:
             return None
         if name == "log":
             for value in args:
-                size = len(self._storable(value, "a logged value"))
-                self.meter.charge(self.schedule.log_byte * size, "a log entry")
-                self.log.append(value)
+                self._log_value(value)
             return None
         if name == "caller":
             return ObjRef(self.frame.caller)

@@ -71,6 +71,7 @@ def context(
     shard: str,
     node_enclaves: frozenset[str],
     private_code: Mapping[bytes, str],
+    time: int = 0,
 ) -> ExecutionContext:
     return ExecutionContext(
         shard=shard,
@@ -81,6 +82,7 @@ def context(
         classes=chain.classes,
         runtimes=chain.runtimes,
         private_code=private_code,
+        time=time,
     )
 
 
@@ -91,11 +93,12 @@ def execute(
     *,
     store: EnclaveStore | None = None,
     enclave_charge: int | None = None,
+    time: int = 0,
 ) -> Outcome:
     """Run ``tx`` on ``shard`` against ``chain`` (and ``store`` for enclave accounts).
 
     ``enclave_charge`` is the block's GAS-3 charge; it is required for enclave
-    and mixed transactions and ignored for open ones.
+    and mixed transactions and ignored for open ones. ``time`` is the block's time.
     """
     kind, enclave = kind_of(chain, tx)
     price = chain.params.gas_price
@@ -107,7 +110,7 @@ def execute(
         raise RuleViolation("GAS-1", f"payer holds {chain.balance(tx.gas_payer)}, needs gas limit x price = {reserve}")
     writes: dict[bytes, StoredObject | None] = {tx.gas_payer: _with_balance(payer, chain.balance(tx.gas_payer) - reserve)}
     view = _View(chain, store, writes)
-    ctx = context(chain, shard, frozenset({enclave}) if enclave and store else frozenset(), store.private_code if store else {})
+    ctx = context(chain, shard, frozenset({enclave}) if enclave and store else frozenset(), store.private_code if store else {}, time)
     result = execute_transaction(tx, ctx, view)
     final: dict[bytes, StoredObject | None] = dict(result.writes) if result.ok else {}
     if kind == OPEN:
@@ -166,7 +169,7 @@ def _enclave_owned(chain: ChainState, store: EnclaveStore | None, oid: bytes, va
 def replay_open(chain: ChainState, block: Block, entry: OpenEntry) -> Replay:
     """The TX-2/GAS-2 tool: re-execute an open entry on the public state."""
     try:
-        outcome = execute(chain, block.shard, entry.tx)
+        outcome = execute(chain, block.shard, entry.tx, time=block.header.time)
     except RuleViolation as exc:
         return Replay(False, str(exc), 0, (), ())
     replayed = outcome.entry

@@ -38,7 +38,7 @@ from sagachain.core.block import (
     body_hash,
 )
 from sagachain.core.ledger import ChainState
-from sagachain.core.objects import ShardRecord, StoredObject
+from sagachain.core.objects import ShardRecord, StoredObject, committee_hash
 from sagachain.core.rules.classes import class_problems
 from sagachain.core.rules.formulas import gas_3_charge, gas_3_floor, mint_3_allowance
 from sagachain.core.rules.tools import Tools
@@ -278,7 +278,7 @@ class ShardMachine:
                     continue
                 charge = None if opens else gas_3_charge(floor, open_gas)
                 try:
-                    outcome = execute(chain, self.id, item.tx, store=store, enclave_charge=charge)
+                    outcome = execute(chain, self.id, item.tx, store=store, enclave_charge=charge, time=now)
                 except RuleViolation as exc:
                     self.queue.remove(item)
                     self._refuse(Rejection(exc.rule or "", exc.message, item.tx))
@@ -375,6 +375,11 @@ class ShardMachine:
             state_hash = self.chain.public_state_hash(account)
         return ReleaseEntry(account=account, to_shard=to_shard, state_hash=state_hash, nonce=self.chain.nonces.get(account, 0))
 
+    def committee(self) -> tuple[bytes, ...]:
+        """Who signs this shard's next block: the genesis committee, or for an enclave shard
+        the roster's seats as its last block could see them (MEM-1, ``ChainState.committee_at``)."""
+        return self.chain.committee_at(self.id, self.height + 1)[0]
+
     def _seal(self, now: int, producer: bytes, height: int, entries: list[Entry], basis: tuple[Head, ...], floor: int) -> Block:
         txs = [e for e in entries if isinstance(e, OpenEntry | EnclaveEntry | MixedEntry)]
         header = BlockHeader(
@@ -384,7 +389,7 @@ class ShardMachine:
             parent=self.parent,
             time=now,
             producer=producer,
-            committee=self.record.committee_hash(),
+            committee=committee_hash(self.id, self.committee()),
             body=body_hash(entries),
             gas_floor=floor,
             gas_basis=basis,

@@ -129,7 +129,7 @@ class EnclaveReplay:
             return Violation(RULE, reason, block.shard, block.height, index, tx.id)
 
         try:
-            outcome = execute(state, block.shard, tx, store=work, enclave_charge=entry.gas_charged)
+            outcome = execute(state, block.shard, tx, store=work, enclave_charge=entry.gas_charged, time=block.header.time)
         except SagaError as exc:
             return [v(f"re-execution on the enclave state refused the transaction: {exc}")]
         except Exception as exc:  # noqa: BLE001 - a hostile entry must not stop the audit

@@ -43,6 +43,22 @@ from sagachain.core.objects import (
     StoredObject,
     account_state_hash,
 )
+from sagachain.core.epoch_keys import KeySchedule
+from sagachain.core.roster import (
+    ROSTER_CLASS_ID,
+    ROSTER_ENTRY_CLASS_ID,
+    ROSTER_EPOCH_CLASS_ID,
+    EpochRecord,
+    RosterEntry,
+    Seats,
+    entry_of,
+    epoch_id,
+    epoch_of,
+    head_of,
+    read_rekey,
+    roster_id,
+    seats_of,
+)
 
 ACTIVE = "active"
 TERMINATED = "terminated"
@@ -123,6 +139,17 @@ class ChainState:
         self.supply = genesis.supply()
         self.circulating = self.supply
         self._undo: list[tuple[Any, Any, Any]] | None = None
+        self.roster_enclaves: dict[bytes, str] = {roster_id(e.id): e.id for e in genesis.enclaves}
+        self.seats: dict[str, tuple[Seats, ...]] = {}
+        self.schedules: dict[str, KeySchedule] = {}  # each roster's public key schedule (MEM-3)
+        for enclave in self.enclaves:
+            seats = self._seats_now(enclave, "", 0)
+            if seats is not None:
+                self.seats[enclave] = (seats,)
+                head = head_of(self.objects.get(roster_id(enclave)))
+                assert head is not None
+                self.schedules[enclave] = KeySchedule(enclave, head.strategy)
+                self._advance_schedule(enclave, epoch_of(self.objects.get(epoch_id(enclave, 1))))
 
     # -- reading -----------------------------------------------------------
 
@@ -151,6 +178,74 @@ class ChainState:
     def owns(self, shard: str, account: bytes) -> bool:
         """L2L-3: the shard owns the account and it is not in transit."""
         return self.owner.get(account) == shard and account not in self.transit
+
+    def committee_at(self, shard: str, height: int) -> tuple[tuple[bytes, ...], dict[bytes, bytes]]:
+        """The committee that signs ``shard``'s block at ``height`` (the next one: the shard's
+        head is ``height - 1``), with each member's node key.
+
+        A public shard's committee is the genesis one. An enclave shard's is the
+        roster's seated MEMBERs (MEM-1) as of the latest roster change its parent
+        block could see: on its own shard below ``height``, or within the heights
+        its parent named in its gas basis. Fixing it by the parent means every
+        member knows the committee before the first proposal at ``height``.
+        """
+        record = self.shards[shard]
+        history = self.seats.get(record.enclave) if record.enclave else None
+        if not history:
+            return record.committee, {n: self.nodes[n].public_key for n in record.committee if n in self.nodes}
+        seen = self.basis.get(shard, {})
+        for seats in reversed(history):
+            if seats.height == 0 or (seats.shard == shard and seats.height < height) or seats.height <= seen.get(seats.shard, 0):
+                return seats.committees.get(shard, ()), seats.keys
+        raise AssertionError("the genesis seats are always visible")
+
+    def roster_entries(self, enclave: str) -> list[RosterEntry]:
+        """Every entry on ``enclave``'s roster as the public state holds it now."""
+        found = (entry_of(self.objects[oid]) for oid in self.objects_of.get(roster_id(enclave), ()))
+        return sorted((e for e in found if e is not None), key=lambda e: e.node)
+
+    def _seats_now(self, enclave: str, shard: str, height: int) -> Seats | None:
+        head = head_of(self.objects.get(roster_id(enclave)))
+        return seats_of(shard, height, head, self.roster_entries(enclave)) if head is not None else None
+
+    def rosters_touched(self, updates: tuple[ObjectUpdate, ...]) -> list[str]:
+        """The enclaves whose roster objects (head, entries, epochs) these updates write or delete."""
+        touched = set()
+        for update in updates:
+            value = update.value if update.value is not None else self.objects.get(update.id)
+            if value is not None and value.class_id in _ROSTER_CLASSES and value.owner in self.roster_enclaves:
+                touched.add(self.roster_enclaves[value.owner])
+        return sorted(touched)
+
+    def rekey_problems(self, enclave: str, record: EpochRecord, change: tuple[str, bytes, bytes]) -> list[str]:
+        """MEM-3: why ``record`` cannot start the next epoch of ``enclave`` for ``change`` (op, node,
+        new key), judged from public data against the roster's key schedule."""
+        rekey = read_rekey(record.rekey)
+        if rekey is None:
+            return [f"the key material of epoch {record.epoch} does not decode as a rekey"]
+        op, node, key = change
+        if (rekey.change.op, rekey.change.node, rekey.change.key) != (op, node, key):
+            return [f"the key material of epoch {record.epoch} is for {rekey.change.op} of {rekey.change.node.hex()[:12]}, the roster change is {op} of {node.hex()[:12]}"]
+        schedule = self.schedules.get(enclave)
+        problem = schedule.problem(rekey) if schedule is not None else "the enclave has no key schedule"
+        return [problem] if problem else []
+
+    def _advance_schedule(self, enclave: str, record: EpochRecord | None) -> None:
+        """Move the key schedule to the epoch ``record`` starts; material the rules refused
+        (MEM-3, reported when the block was judged) leaves it where it was."""
+        schedule = self.schedules.get(enclave)
+        rekey = read_rekey(record.rekey) if record is not None else None
+        if schedule is None or rekey is None or schedule.problem(rekey) is not None:
+            return
+        advanced = schedule.copy()
+        advanced.apply(rekey)
+        self._put(self.schedules, enclave, advanced)
+
+    def _note_seats(self, enclave: str, block: Block) -> None:
+        """Record the seats a roster change leaves, located at this block (see ``committee_at``)."""
+        seats = self._seats_now(enclave, block.shard, block.height)
+        if seats is not None:
+            self._put(self.seats, enclave, (*self.seats.get(enclave, ()), seats))
 
     def enclave_active(self, enclave: str | None) -> bool:
         return enclave is None or self.status[enclave].state == ACTIVE
@@ -257,7 +352,14 @@ class ChainState:
             self._put(self.nonces, tx.sender, tx.nonce)
             self.debit_fee(tx.gas_payer, entry.fee)
             if not isinstance(entry, EnclaveEntry):
+                rosters = self.rosters_touched(entry.updates) if self.roster_enclaves else []
                 self.apply_updates(entry.updates)
+                for enclave in rosters:
+                    self._note_seats(enclave, block)
+                    for update in entry.updates:
+                        record = epoch_of(update.value)
+                        if record is not None and update.id == epoch_id(enclave, record.epoch):
+                            self._advance_schedule(enclave, record)
         elif isinstance(entry, ReleaseEntry):
             ref = EntryRef(shard=shard, height=block.height, index=index)
             self._put(self.transit, entry.account, Transit(ref, shard, entry.to_shard, entry.state_hash, entry.nonce))
@@ -319,6 +421,9 @@ class ChainState:
         for index, entry in enumerate(block.entries):
             self.apply_entry(block, index, entry)
         self.finish_block(block)
+
+
+_ROSTER_CLASSES = (ROSTER_CLASS_ID, ROSTER_ENTRY_CLASS_ID, ROSTER_EPOCH_CLASS_ID)
 
 
 def _coin(obj: StoredObject | None) -> int:

@@ -178,7 +178,12 @@ class ShardRecord:
         return self.enclave is not None
 
     def committee_hash(self) -> bytes:
-        return hash_value(["committee", self.id, list(self.committee)])
+        return committee_hash(self.id, self.committee)
+
+
+def committee_hash(shard: str, committee: tuple[bytes, ...]) -> bytes:
+    """What a block header names as its committee (SH-1); an enclave shard's comes from its roster (MEM-1)."""
+    return hash_value(["committee", shard, list(committee)])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

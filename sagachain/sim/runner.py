@@ -191,7 +191,7 @@ class Simulation:
 
     def has_quorum(self, sid: str) -> bool:
         """SH-1: more than two thirds of the committee must be up to sign a block."""
-        size = len(self.machines[sid].record.committee)
+        size = len(self.machines[sid].committee())
         return 3 * (size - self.down[sid]) > 2 * size
 
     # -- events --------------------------------------------------------------------
@@ -252,7 +252,7 @@ class Simulation:
                 delay = self.network.send(sid, owner, reliable=False)
                 if delay is not None:
                     self.events.after(delay, lambda o=owner, r=request: self.deliver_request(o, r))
-            committee = machine.record.committee
+            committee = machine.committee()
             before = len(machine.rejected)
             proposal = machine.build(now, committee[machine.height % len(committee)])
             self._count_rejections(machine, before)
@@ -279,7 +279,7 @@ class Simulation:
         block = self._misbehave(sid, proposal.block)
         keys = self.world.node_keys
         digest = block.hash
-        block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=keys[n].sign(digest)) for n in machine.record.committee))
+        block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=keys[n].sign(digest)) for n in machine.committee()))
         if sid in self.bad or not self.chain.shard_active(sid):
             verdict = judge_block(self.chain, block, self.tools)
             applied = verdict.applied
@@ -428,7 +428,7 @@ class Simulation:
                 self._send_state(sid, other, block, proposal)
         elif item.action in ("crash", "restart"):
             sid, nodes = item.args["shard"], int(item.args["nodes"])
-            size = len(self.machines[sid].record.committee)
+            size = len(self.machines[sid].committee())
             self.down[sid] = min(size, self.down[sid] + nodes) if item.action == "crash" else max(0, self.down[sid] - nodes)
         elif item.action == "breakaway":
             enclave = item.args["enclave"]

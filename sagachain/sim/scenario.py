@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sagachain.core.genesis import Params
+from sagachain.core.epoch_keys import SEAL_TO_ALL, STRATEGIES
+from sagachain.core.roster import BURN_ON_READ, KIND_TEMPLATES, KINDS, RETENTIONS, SHARED
 from sagachain.sim.costs import CostModel
 from sagachain.sim.network import NetworkModel, Uniform
 from sagachain.sim.scaling import ScalingPolicy
@@ -75,6 +77,25 @@ class Scheduled:
     args: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class IdentityDecl:
+    """An identity with its devices and its mailbox's retention (MBX-1, MBX-2, REG-1)."""
+
+    name: str
+    devices: tuple[str, ...]
+    retention: str
+    ttl_ms: int
+
+
+@dataclass(frozen=True)
+class EnclaveSetup:
+    """How an enclave's roster starts: its kind (a hint), key strategy and join policy."""
+
+    kind: str
+    key_strategy: str
+    auto_join: bool
+
+
 @dataclass
 class Timing:
     """Virtual-time settings, in ms. ``latency`` and ``jitter`` are the default
@@ -104,6 +125,8 @@ class Scenario:
         self.timing = Timing()
         self.public: list[tuple[str, int]] = []
         self.enclaves: dict[str, tuple[list[str], int]] = {}
+        self.enclave_setup: dict[str, EnclaveSetup] = {}
+        self.identities: dict[str, IdentityDecl] = {}
         self.classes: list[ClassDecl] = []
         self.accounts: dict[str, AccountDecl] = {}
         self.txs: list[TxDecl] = []
@@ -203,12 +226,33 @@ class Scenario:
         """Public shards taking part from the start."""
         return [sid for sid, _ in self.public if sid not in self.dormant]
 
-    def enclave(self, name: str, shards: int = 1, nodes: int = 4) -> list[str]:
-        """Declare an enclave with its own shards (SH-3: enclave shards are explicit)."""
+    def enclave(
+        self,
+        name: str,
+        shards: int = 1,
+        nodes: int = 4,
+        kind: str = SHARED,
+        key_strategy: str = SEAL_TO_ALL,
+        auto_join: bool | None = None,
+    ) -> list[str]:
+        """Declare an enclave with its own shards (SH-3: enclave shards are explicit).
+
+        Its genesis roster (MEM-1) seats the ``nodes`` of each shard as MEMBERs;
+        the first node of the first shard is the owner and an admin. ``kind``
+        picks the policy template (REG-1: a hint, never itself a security
+        decision); ``key_strategy`` is how epoch keys reach the members (MEM-3):
+        ``seal-to-all`` or ``key-tree``.
+        """
         if name in self.enclaves or not name.isidentifier():
             raise InputError(f"enclave name {name!r} must be a new identifier")
+        if kind not in KINDS:
+            raise InputError(f"enclave {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}", rule="REG-1")
+        if key_strategy not in STRATEGIES:
+            raise InputError(f"enclave {name!r}: key_strategy {key_strategy!r} is not one of {', '.join(STRATEGIES)}", rule="MEM-3")
         ids = [f"{name}/{i}" for i in range(shards)]
         self.enclaves[name] = (ids, nodes)
+        template = KIND_TEMPLATES[kind]
+        self.enclave_setup[name] = EnclaveSetup(kind, key_strategy, template.auto_join if auto_join is None else auto_join)
         return ids
 
     # -- classes and accounts ----------------------------------------------------
@@ -233,6 +277,19 @@ class Scenario:
         self._need_enclave(enclave)
         self._new_account(AccountDecl(name, cls, 0, enclave, shard, dict(fields)))
         return name
+
+    def identity(self, name: str, devices: int = 2, balance: int = 100_000, retention: str = BURN_ON_READ, ttl_ms: int = 60_000) -> list[str]:
+        """An identity (a public account) with ``devices`` device accounts and a mailbox (MBX-1)
+        under ``retention`` (MBX-2), registered in the registry (REG-1). Returns the device
+        account names (``name.dev0``, ...); the mailbox is ``name.mailbox``."""
+        if retention not in RETENTIONS:
+            raise InputError(f"identity {name!r}: retention {retention!r} is not one of {', '.join(RETENTIONS)}", rule="MBX-2")
+        if devices < 1 or ttl_ms < 0:
+            raise InputError(f"identity {name!r}: needs at least one device and a non-negative ttl_ms", rule="MBX-2")
+        self.account(name, balance=balance)
+        names = [self.account(f"{name}.dev{i}") for i in range(devices)]
+        self.identities[name] = IdentityDecl(name, tuple(names), retention, ttl_ms)
+        return names
 
     def _new_account(self, decl: AccountDecl) -> None:
         if decl.name in self.accounts:

@@ -8,14 +8,17 @@ their enclave's shards; a scenario may pin any account to a shard.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import random
+from dataclasses import dataclass, field, replace
 
 from runtimes import builtin_account_class, compile_class, enclave_account_class, private_runtime, public_runtime
-from sagachain.core.encoding import hash_value
+from sagachain.core.encoding import encode, hash_value
+from sagachain.core.epoch_keys import KeySchedule
 from sagachain.core.genesis import Genesis, PublicObject
 from sagachain.core.keys import KeyPair, ModelledKey
 from sagachain.core.ledger import ChainState
 from sagachain.core.objects import (
+    ACCOUNT_CLASS_ID,
     BALANCE_FIELD,
     AccountRecord,
     ClassRecord,
@@ -27,6 +30,23 @@ from sagachain.core.objects import (
     account_id_for,
     node_id_for,
 )
+from sagachain.core.mailbox import (
+    ENCLAVE_ENTRY_CLASS_ID,
+    IDENTITY_RECORD_CLASS_ID,
+    MAILBOX_CLASS_ID,
+    REGISTRY_CLASS_ID,
+    REGISTRY_ID,
+    Device,
+    RegistryEnclave,
+    IdentityRecord,
+    MailboxHead,
+    enclave_record_id,
+    identity_record_id,
+    mailbox_id,
+    to_object,
+)
+from sagachain.core.system import system_classes
+from sagachain.core.roster import KIND_TEMPLATES, ROSTER_CLASS_ID, FoundingNode, founding_roster, key_proof_message, roster_id
 from sagachain.errors import InputError
 from sagachain.sim.scenario import MODELLED, Scenario
 from shards.enclave_store import EnclaveStore
@@ -43,6 +63,9 @@ class World:
     node_keys: dict[bytes, KeyPair | ModelledKey]
     stores: dict[str, EnclaveStore]
     enclave_keys: dict[str, bytes]
+    schedules: dict[str, KeySchedule] = field(default_factory=dict)  # each roster's public key schedule at genesis (MEM-3)
+    epoch_keys: dict[str, dict[int, bytes]] = field(default_factory=dict)  # what the founding members hold
+    operators: dict[str, bytes] = field(default_factory=dict)  # the account acting for an enclave's founding nodes
 
     def chain(self) -> ChainState:
         return ChainState(self.genesis)
@@ -79,7 +102,8 @@ def build_world(sc: Scenario) -> World:
             declared = (public_rt, private_rt[enclave].id) if enclave else (public_rt,)
             nodes.append(NodeRecord(id=node_id, name=name, public_key=key.public, operator=f"operator-{shard_id}", runtimes=declared))
             committee.append(node_id)
-        shards.append(ShardRecord(id=shard_id, enclave=enclave, committee=tuple(committee)))
+        # An enclave shard's committee is its roster's seats, which list members by node id (MEM-1).
+        shards.append(ShardRecord(id=shard_id, enclave=enclave, committee=tuple(sorted(committee) if enclave else committee)))
 
     public_ids = sc.initially_live()  # accounts start on the shards live at the start (SH-2)
     account_keys: dict[bytes, KeyPair | ModelledKey] = {}
@@ -125,6 +149,45 @@ def build_world(sc: Scenario) -> World:
         )
         for e, (ids, _) in sc.enclaves.items()
     ]
+    schedules: dict[str, KeySchedule] = {}
+    epoch_keys: dict[str, dict[int, bytes]] = {}
+    operators: dict[str, bytes] = {}
+    if sc.crypto != MODELLED:  # sealing needs real X25519 keys, which modelled node keys are not
+        home = public_ids[0]
+        for enclave, (ids, _) in sc.enclaves.items():
+            setup = sc.enclave_setup[enclave]
+            operator = account_id_for(f"{chain_id}/{enclave}.operator")
+            operator_key = keys.derive(chain_id, "account", f"{enclave}.operator")
+            account_keys[operator] = operator_key
+            operators[enclave] = operator
+            accounts.append(AccountRecord(id=operator, name=f"{enclave}.operator", class_id=ACCOUNT_CLASS_ID, enclave=None, public_key=operator_key.public, shard=home))
+            objects.append(PublicObject(id=operator, value=StoredObject(class_id=ACCOUNT_CLASS_ID, owner=operator, fields={BALANCE_FIELD: 0})))
+            founders = []
+            for shard in shards:
+                if shard.enclave != enclave:
+                    continue
+                for node in shard.committee:
+                    key = node_keys[node]
+                    founders.append(FoundingNode(key=key.public, account=operator, shard=shard.id, proof=key.sign(key_proof_message(enclave, node, key.public, operator))))
+            members = list({node_id_for(f.key): f.key for f in founders}.items())
+            entropy = random.Random(hash_value(["genesis-epoch", chain_id, enclave])).randbytes
+            schedule, rekey, epoch_key = KeySchedule.start(enclave, setup.key_strategy, members, entropy)
+            schedules[enclave] = schedule
+            epoch_keys[enclave] = {1: epoch_key}
+            rid = roster_id(enclave)
+            accounts.append(AccountRecord(id=rid, name=f"{enclave}.roster", class_id=ROSTER_CLASS_ID, enclave=None, public_key=bytes(32), shard=home))
+            roster = founding_roster(
+                enclave=enclave,
+                kind=setup.kind,
+                strategy=setup.key_strategy,
+                auto_join=setup.auto_join,
+                shards=tuple(ids),
+                founders=founders,
+                rekey=encode(rekey),
+            )
+            objects.extend(PublicObject(id=oid, value=value) for oid, value in roster)
+    if sc.enclaves or sc.identities:
+        _mailboxes_and_registry(sc, public_ids[0], account_ids, operators, shards, node_keys, accounts, objects)
     params = replace(sc.params, foundation=account_ids[FOUNDATION])
     genesis = Genesis(
         chain_id=chain_id,
@@ -138,7 +201,53 @@ def build_world(sc: Scenario) -> World:
         objects=tuple(objects),
     )
     enclave_keys = {e: hash_value(["enclave-key", chain_id, e]) for e in sc.enclaves}
-    return World(sc, genesis, account_ids, account_keys, node_keys, stores, enclave_keys)
+    return World(sc, genesis, account_ids, account_keys, node_keys, stores, enclave_keys, schedules, epoch_keys, operators)
+
+
+def _mailboxes_and_registry(
+    sc: Scenario,
+    home: str,
+    account_ids: dict[str, bytes],
+    operators: dict[str, bytes],
+    shards: list[ShardRecord],
+    node_keys: dict[bytes, KeyPair | ModelledKey],
+    accounts: list[AccountRecord],
+    objects: list[PublicObject],
+) -> None:
+    """The registry (REG-1), a mailbox per enclave (its founding nodes are its devices) and per
+    identity (its device accounts), each registered; all public accounts on the first shard."""
+
+    def mailbox(name: str, recipient: bytes | str, manager: bytes, retention: str, ttl: int, devices: list[Device]) -> bytes:
+        mid = mailbox_id(recipient)
+        accounts.append(AccountRecord(id=mid, name=name, class_id=MAILBOX_CLASS_ID, enclave=None, public_key=bytes(32), shard=home))
+        key = recipient if isinstance(recipient, bytes) else mid
+        head = MailboxHead(recipient=key, manager=manager, retention=retention, ttl=ttl, next_seq=1, devices=tuple(sorted(devices, key=lambda d: d.id)))
+        objects.append(PublicObject(id=mid, value=to_object(MAILBOX_CLASS_ID, mid, head, 0)))
+        return mid
+
+    accounts.append(AccountRecord(id=REGISTRY_ID, name="registry", class_id=REGISTRY_CLASS_ID, enclave=None, public_key=bytes(32), shard=home))
+    objects.append(PublicObject(id=REGISTRY_ID, value=StoredObject(class_id=REGISTRY_CLASS_ID, owner=REGISTRY_ID, fields={BALANCE_FIELD: 0})))
+    for enclave in sc.enclaves:
+        setup = sc.enclave_setup[enclave]
+        operator = operators.get(enclave)
+        if operator is None:
+            continue  # modelled crypto: no roster, so no members to deliver to
+        nodes = sorted({n for s in shards if s.enclave == enclave for n in s.committee})
+        devices = [Device(id=n, key=node_keys[n].public, account=operator) for n in nodes]
+        retention = KIND_TEMPLATES[setup.kind].retention
+        mid = mailbox(f"{enclave}.mailbox", enclave, operator, retention, sc.param("mailbox_ttl_ms", 60_000), devices)
+        record = RegistryEnclave(enclave=enclave, kind=setup.kind, roster=roster_id(enclave), mailbox=mid, registrant=operator)
+        objects.append(PublicObject(id=enclave_record_id(enclave), value=to_object(ENCLAVE_ENTRY_CLASS_ID, REGISTRY_ID, record)))
+    for name, decl in sc.identities.items():
+        identity = account_ids[name]
+        devices = [Device(id=account_ids[d], key=_account_key(accounts, account_ids[d]), account=account_ids[d]) for d in decl.devices]
+        mid = mailbox(f"{name}.mailbox", identity, identity, decl.retention, decl.ttl_ms, devices)
+        record = IdentityRecord(account=identity, personal="", dm="", shared=(), mailbox=mid)
+        objects.append(PublicObject(id=identity_record_id(identity), value=to_object(IDENTITY_RECORD_CLASS_ID, REGISTRY_ID, record)))
+
+
+def _account_key(accounts: list[AccountRecord], account: bytes) -> bytes:
+    return next(a.public_key for a in accounts if a.id == account)
 
 
 def _shard_plan(sc: Scenario) -> list[tuple[str, int, str | None]]:
@@ -149,7 +258,7 @@ def _shard_plan(sc: Scenario) -> list[tuple[str, int, str | None]]:
 
 
 def _classes(sc: Scenario, account_ids: dict[str, bytes], private_rt: dict[str | None, RuntimeRecord]) -> list[ClassRecord]:
-    classes = [builtin_account_class()]
+    classes = [builtin_account_class(), *system_classes()]
     classes += [enclave_account_class(e, private_rt[e].id) for e in sc.enclaves]
     by_name = {c.name: c for c in classes}
     for decl in sc.classes:

@@ -4,7 +4,7 @@ Importing this package registers every check in ``catalog.CHECKS``; ``judge``
 runs them over a genesis or a block.
 """
 
-from sagachain.core.rules import classes, genesis_rules, money, ownership, structure, transactions
+from sagachain.core.rules import classes, genesis_rules, mailbox, membership, money, ownership, structure, transactions
 from sagachain.core.rules.catalog import CHECKS, RULE_TEXT, Violation
 from sagachain.core.rules.judge import Coverage, Verdict, check_and_apply, check_genesis, judge_block
 from sagachain.core.rules.tools import Replay, Tools
@@ -22,6 +22,8 @@ __all__ = [
     "judge_block",
     "classes",
     "genesis_rules",
+    "mailbox",
+    "membership",
     "money",
     "ownership",
     "structure",

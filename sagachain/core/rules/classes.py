@@ -25,6 +25,7 @@ from sagachain.core.objects import (
     enclave_account_class_name,
     native_code_hash,
 )
+from sagachain.core.system import SYSTEM_CLASSES
 from sagachain.core.rules.catalog import ENTRY, GENESIS, Violation, describe, rule
 from sagachain.core.rules.tools import Tools
 
@@ -52,6 +53,10 @@ def _native_problems(state: ChainState, cls: ClassRecord) -> Iterator[tuple[str,
     if cls.id == ACCOUNT_CLASS_ID and cls.name == ACCOUNT_CLASS_NAME:
         if cls.base is not None or cls.private or cls.enclave is not None or cls.runtime != PUBLIC_RUNTIME_ID:
             yield "OBJ-3", f"{ACCOUNT_CLASS_NAME} must be the open root class in the public runtime"
+        return
+    if cls.id in SYSTEM_CLASSES:
+        if cls != SYSTEM_CLASSES[cls.id]:
+            yield "CLS-1", f"class {cls.name} claims native code but its record is not the runtime's own {cls.name}"
         return
     enclave = cls.enclave
     record = state.enclaves.get(enclave) if enclave else None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from sagachain.core.block import Block, body_hash
 from sagachain.core.encoding import HASH_SIZE
 from sagachain.core.ledger import ChainState
+from sagachain.core.objects import committee_hash
 from sagachain.core.rules.catalog import BLOCK, Violation, rule
 from sagachain.core.rules.tools import Tools
 
@@ -43,27 +44,36 @@ def check_sh_1_quorum(state: ChainState, block: Block, tools: Tools) -> Iterator
     if shard is None:
         return
     h = block.header
-    if h.committee != shard.committee_hash():
+    committee_list, keys = state.committee_at(block.shard, block.height)
+    # On an enclave shard with a roster, who may sign is MEM-1's verdict; SH-1 counts the quorum.
+    by_roster = shard.enclave is not None and shard.enclave in state.seats
+    if h.committee != committee_hash(block.shard, committee_list):
         yield _v("SH-1", block, "header names a committee other than the shard's")
-    committee = set(shard.committee)
-    if h.producer not in committee:
+    committee = set(committee_list)
+    if h.producer not in committee and not by_roster:
         yield _v("SH-1", block, f"producer {h.producer.hex()[:12]} is not in the committee of {block.shard}")
     signers: set[bytes] = set()
     digest = block.hash
     for vote in block.qc:
-        node = state.nodes.get(vote.signer)
-        if vote.signer not in committee or node is None:
-            yield _v("SH-1", block, f"signer {vote.signer.hex()[:12]} is not a committee member")
+        key = keys.get(vote.signer)
+        if vote.signer not in committee or key is None:
+            if not by_roster:
+                yield _v("SH-1", block, f"signer {vote.signer.hex()[:12]} is not a committee member")
         elif vote.signer in signers:
             yield _v("SH-1", block, f"signer {vote.signer.hex()[:12]} signed twice")
-        elif not tools.verify(node.public_key, digest, vote.signature):
-            yield _v("SH-1", block, f"signature of {node.name} does not verify over the block hash")
+        elif not tools.verify(key, digest, vote.signature):
+            yield _v("SH-1", block, f"signature of {_name(state, vote.signer)} does not verify over the block hash")
         else:
             signers.add(vote.signer)
     if 3 * len(signers) <= 2 * len(committee):
         yield _v("SH-1", block, f"{len(signers)} valid signatures of a committee of {len(committee)}; more than 2/3 needed")
     if h.producer in committee and h.producer not in signers:
         yield _v("SH-1", block, "the producer did not sign its own block")
+
+
+def _name(state: ChainState, node: bytes) -> str:
+    record = state.nodes.get(node)
+    return record.name if record else f"node {node.hex()[:12]}"
 
 
 @rule("OBJ-1", "every object and account id a block names is 32 bytes", BLOCK)
