@@ -265,6 +265,9 @@ class Timeouts:
     resend: int = 400
 
 
+MAX_ALTERNATIVES = 8  # second proposals kept per height: an equivocator cannot fill memory
+
+
 def _always(block: Block) -> bool:
     return True
 
@@ -322,6 +325,9 @@ class _Height:
     valid: Block | None = None
     valid_round: int = -1
     proposals: dict[int, Proposal] = field(default_factory=dict)
+    # Second proposals of an equivocating proposer, by block hash: never voted for, but a block
+    # others decided on may be one of them, and a decision needs the block (bounded, see _on_proposal).
+    alternatives: dict[bytes, Proposal] = field(default_factory=dict)
     prevotes: _Tally = field(default_factory=_Tally)
     precommits: _Tally = field(default_factory=_Tally)
     commits: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)  # block hash -> signer -> signature
@@ -551,10 +557,7 @@ class CommitteeMachine:
             return "duplicate"
         if not self._signed(proposal):
             return "bad signature"
-        if first is not None:
-            if first.digest() != proposal.digest():
-                out.append(Evidence(proposer, first, proposal))
-                return "a second, different proposal for this round (equivocation)"
+        if first is not None and first.digest() == proposal.digest():
             return "duplicate"
         block = proposal.block
         producer = block.header.producer
@@ -564,6 +567,11 @@ class CommitteeMachine:
             return f"valid_round {proposal.valid_round} is not below the round {proposal.round}"
         if producer not in self.committee or not self.verify(self.public_keys[producer], block.hash, proposal.producer_vote):
             return "the block's producer did not sign it"
+        if first is not None:
+            out.append(Evidence(proposer, first, proposal))
+            if len(st.alternatives) < MAX_ALTERNATIVES and block.hash != first.block.hash:
+                st.alternatives.setdefault(block.hash, proposal)
+            return "a second, different proposal for this round (equivocation)"
         st.proposals[proposal.round] = proposal
         st.commits.setdefault(block.hash, {})[producer] = proposal.producer_vote
         return None
@@ -579,7 +587,8 @@ class CommitteeMachine:
         tally.add(vote)
         if mine:
             out.append(Evidence(vote.signer, next(iter(mine.values())), vote))
-            if vote.block_hash != NIL and all(p.block.hash != vote.block_hash for p in st.proposals.values()):
+            proposed = vote.block_hash in st.alternatives or any(p.block.hash == vote.block_hash for p in st.proposals.values())
+            if vote.block_hash != NIL and not proposed:
                 del tally.votes[vote.round][vote.signer][vote.block_hash]
                 return f"a second, different {vote.kind} in this round (equivocation), for a block not proposed here"
         return None
@@ -646,11 +655,12 @@ class CommitteeMachine:
         st = self._state
         q = self.quorum
         if st.decided is None:
-            for round_, proposal in sorted(st.proposals.items()):
-                block = proposal.block
-                if st.precommits.count(round_, block.hash) >= q and self._verdict(block) is None:
-                    self._decide(block, out)
-                    return
+            known = {p.block.hash: p.block for p in (*st.proposals.values(), *st.alternatives.values())}
+            for round_ in st.precommits.rounds():
+                for block_hash, block in known.items():
+                    if st.precommits.count(round_, block_hash) >= q and self._verdict(block) is None:
+                        self._decide(block, out)
+                        return
             self._skip_rounds(now, out)
         else:
             self._finish(out)
@@ -795,9 +805,10 @@ class CommitteeMachine:
             return
         if st.decided is not None and st.commit is not None:
             out.append(Broadcast(st.commit))
-            for round_, proposal in st.proposals.items():
+            proposal = next((p for p in (*st.proposals.values(), *st.alternatives.values()) if p.block.hash == st.decided.hash), None)
+            for round_ in st.precommits.rounds():
                 proof = st.precommits.for_block(round_, st.decided.hash)
-                if proposal.block.hash == st.decided.hash and len(proof) >= self.quorum:
+                if proposal is not None and len(proof) >= self.quorum:
                     out.append(Broadcast(proposal))
                     out.extend(Broadcast(v) for v in proof)
                     break
