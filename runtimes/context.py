@@ -37,6 +37,9 @@ class ExecutionContext:
     runtimes: Mapping[bytes, RuntimeRecord]
     private_code: Mapping[bytes, str] = field(default_factory=dict)
     gas: GasSchedule = field(default_factory=GasSchedule)
+    # MEM-3: why key material cannot start ``enclave``'s next epoch for a change (op, node, new key),
+    # judged against the roster's public key schedule; None when it can
+    epoch_problem: Callable[[str, bytes, tuple[str, bytes, bytes]], str | None] = lambda enclave, rekey, change: None
     time: int = 0  # the block's time: when an envelope arrived, whether its TTL has passed (MBX-2)
     verify: Callable[[bytes, bytes, bytes], bool] = verify  # signatures native methods check (key proofs, MEM-2)
 

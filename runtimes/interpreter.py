@@ -415,6 +415,7 @@ class Interpreter:
                 time=self.ctx.time,
                 written=lambda oid: oid in self.writes,
                 verify=self.ctx.verify,
+                epoch_problem=self.ctx.epoch_problem,
                 log=self._log_value,
             )
             return call_native(call, resolved.defining.id, resolved.target, obj, resolved.method.name, args)

@@ -91,6 +91,7 @@ class NativeCall:
     time: int  # the block's time
     written: Callable[[bytes], bool]  # whether this transaction already wrote the object
     verify: Callable[[bytes, bytes, bytes], bool]
+    epoch_problem: Callable[[str, bytes, tuple[str, bytes, bytes]], str | None]
     log: Callable[[Any], None]
 
 
@@ -148,8 +149,10 @@ def _roster_call(call: NativeCall, target: bytes, obj: StoredObject, method: str
         )
         if before is not None:
             raise ExecutionError("MEM-2", f"node {node.hex()[:12]} is already on the roster of {enclave} as {before.state}")
-        if method == INVITE and not rekey:
-            raise ExecutionError("MEM-2", "an invite escrows the key material of the epoch that adds the invitee: pass it as rekey")
+        if method == INVITE:
+            problem = call.epoch_problem(enclave, rekey, ("add", node, key)) if rekey else "no key material given"
+            if problem is not None:
+                raise ExecutionError("MEM-2", f"an invite escrows the key material of the epoch that adds the invitee: {problem}")
     else:
         node = _bytes(params["node"], "node", 32)
         before = entry_of(call.load(entry_id(enclave, node)))
@@ -172,6 +175,10 @@ def _roster_call(call: NativeCall, target: bytes, obj: StoredObject, method: str
         raise ExecutionError("MEM-3", f"{method} starts epoch {epoch}: pass the key material that starts it (rekey)")
     if not change and rekey and method != INVITE:
         raise ExecutionError("MEM-3", f"{method} changes no member; it takes no key material")
+    if change:
+        problem = call.epoch_problem(enclave, rekey, change)
+        if problem is not None:
+            raise ExecutionError("MEM-3", f"{method} of {node.hex()[:12]}: {problem}; build the key material from the roster's current schedule")
     version = head.version + 1
     if after is not None:
         after = replace(after, since=version)

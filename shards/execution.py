@@ -23,6 +23,7 @@ from sagachain.core.block import Block, EnclaveEntry, MixedEntry, ObjectUpdate, 
 from sagachain.core.encoding import hash_value
 from sagachain.core.ledger import ChainState
 from sagachain.core.objects import BALANCE_FIELD, StoredObject
+from sagachain.core.roster import EpochRecord
 from sagachain.core.rules.formulas import gas_4_tax
 from sagachain.core.rules.tools import Replay
 from sagachain.core.rules.transactions import touched_enclaves
@@ -82,6 +83,7 @@ def context(
         classes=chain.classes,
         runtimes=chain.runtimes,
         private_code=private_code,
+        epoch_problem=lambda enclave, rekey, change: next(iter(chain.rekey_problems(enclave, EpochRecord(epoch=0, rekey=rekey), change)), None),
         time=time,
     )
 
