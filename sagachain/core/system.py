@@ -109,3 +109,15 @@ SYSTEM_CLASSES = {c.id: c for c in system_classes()}
 NATIVE_CLASSES = frozenset({ROSTER_CLASS_ID, MAILBOX_CLASS_ID, REGISTRY_CLASS_ID})
 
 
+
+
+def call_script(alias: str, method: str, args: list[bytes | str | int | list[str]]) -> str:
+    """The one-line SagaPython script that calls ``method`` of the system account the
+    transaction declares as ``alias``, with literal arguments (bytes, str, int, list of str)."""
+    tables = {**ROSTER_METHODS, **MAILBOX_METHODS, **REGISTRY_METHODS}
+    if method not in tables or len(args) != len(tables[method]):
+        raise ValueError(f"{method} takes ({', '.join(tables.get(method, ()))}), got {len(args)} arguments")
+    for value in args:
+        if not isinstance(value, (bytes, str, int, list)) or isinstance(value, bool):
+            raise ValueError(f"argument {value!r} of {method} is not bytes, str, int or a list of str")
+    return f"{alias}.{method}({', '.join(repr(a) for a in args)})\n"
