@@ -89,6 +89,7 @@ from sagachain.core.encoding import decode, encode
 from sagachain.core.keys import KeyPair
 from sagachain.core.ledger import ChainState
 from sagachain.core.objects import StoredObject, node_id_for
+from sagachain.core.roster import MEMBER
 from sagachain.core.tx import Transaction
 from sagachain.core.wire import WireError
 from sagachain.errors import InputError, SagaError
@@ -337,9 +338,12 @@ class Node:
     def _members(self, shard: str) -> tuple[bytes, ...]:
         return self.view.chain.shards[shard].committee
 
-    def _enclave_members(self, enclave: str) -> set[bytes]:
+    def _enclave_members(self, enclave: str) -> dict[bytes, bytes]:
+        """The enclave's MEMBERs and their node keys (MEM-1): its roster, or without one its genesis committees."""
         chain = self.view.chain
-        return {n for s in chain.enclaves[enclave].shards for n in chain.shards[s].committee}
+        if enclave in chain.seats:
+            return {e.node: e.key for e in chain.roster_entries(enclave) if e.state == MEMBER}
+        return {n: chain.nodes[n].public_key for s in chain.enclaves[enclave].shards for n in chain.shards[s].committee}
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -580,7 +584,7 @@ class Node:
         assert replica.key is not None
         sealed = bytes(nacl.secret.SecretBox(replica.key).encrypt(encode(delta_to_wire(writes))))
         message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, sealed=sealed)
-        for member in self._enclave_members(enclave) - {self.node_id}:
+        for member in set(self._enclave_members(enclave)) - {self.node_id}:
             self._send_to(member, message)
 
     def _on_delta(self, link: Link, message: EnclaveDelta) -> None:
@@ -601,9 +605,10 @@ class Node:
         if enclave not in self.view.chain.enclaves or replica is None:
             link.send(ErrorMessage(code=REQUEST, reason=f"this node is not a member of enclave {enclave!r}", rule=None))
             return
-        if link.node_id not in self._enclave_members(enclave):
-            reason = (f"node {name} is not a member of enclave {enclave}: it sits on none of the enclave's shard "
-                      "committees, so it may not hold the enclave's state (MEM-1)")
+        members = self._enclave_members(enclave)
+        if link.node_id not in members:
+            reason = (f"node {name} is not a MEMBER of enclave {enclave}'s roster, so it may not hold the enclave's state "
+                      "(MEM-1); apply and ask an admin to approve")
             log.warning("refused enclave state to %s: %s", name, reason)
             self._publish("roster", {"enclave": enclave, "node": self.view.chain.nodes[link.node_id].public_key
                                      if link.node_id in self.view.chain.nodes else b"", "change": "refused", "reason": reason})
@@ -615,8 +620,7 @@ class Node:
         sealed = replica.store.seal(replica.key, os.urandom(24))
         link.send(EnclaveState(enclave=enclave, heads=dict(replica.heads), key=replica.key, sealed=sealed))
         log.info("sent the state of enclave %s to member %s", enclave, name)
-        self._publish("roster", {"enclave": enclave, "node": self.view.chain.nodes[link.node_id].public_key,
-                                 "change": "joined", "reason": None})
+        self._publish("roster", {"enclave": enclave, "node": members[link.node_id], "change": "joined", "reason": None})
 
     def _on_state(self, link: Link, message: EnclaveState) -> None:
         replica = self.replicas.get(message.enclave)

@@ -65,7 +65,7 @@ def test_a_member_without_state_joins_and_a_stranger_is_refused(tmp_path: Path) 
 
         member_logs = "".join(_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
         assert "refused enclave state to P0-n1" in member_logs
-        assert "not a member of enclave E" in _log(root, stranger)
+        assert "not a MEMBER of enclave E" in _log(root, stranger)
         assert not (root / stranger["dir"] / "enclave-E.key").exists()
         assert (root / joiner["dir"] / "enclave-E.key").stat().st_mode & 0o077 == 0
 
