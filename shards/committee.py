@@ -313,6 +313,9 @@ class _Tally:
     def for_block(self, round_: int, block_hash: bytes) -> list[Prevote | Precommit]:
         return [mine[block_hash] for mine in self.votes.get(round_, {}).values() if block_hash in mine]
 
+    def in_round(self, round_: int) -> list[Prevote | Precommit]:
+        return [vote for mine in self.votes.get(round_, {}).values() for vote in mine.values()]
+
 
 @dataclass
 class _Height:
@@ -797,8 +800,8 @@ class CommitteeMachine:
         out.append(Broadcast(message))
 
     def _resend(self, out: list[Action]) -> None:
-        """Messages get lost: send again this height's own messages of the last two rounds,
-        and once decided the commit with what proves the decision (the deciding round's
+        """Messages get lost: send again this height's own messages of the last two rounds and
+        the precommits of the last round (relayed), and once decided the commit with what proves the decision (the deciding round's
         proposal and precommits), so that a member that missed them can decide too."""
         st = self._state
         if st.final is not None:
@@ -815,3 +818,6 @@ class CommitteeMachine:
             return
         for round_ in (st.round - 1, st.round):
             out.extend(Broadcast(m) for m in st.sent.get(round_, ()))
+        # Relay the precommits that moved us past the last round: some may come from members that
+        # crashed since, and a member still in that round needs them to move on too.
+        out.extend(Broadcast(v) for v in st.precommits.in_round(st.round - 1) if v.signer != self.node_id)

@@ -226,9 +226,12 @@ def test_all_honest_decide_the_same_blocks_with_valid_certificates() -> None:
     liar=st.booleans(),
     crashes=st.lists(st.integers(0, 3_000), max_size=2),
 )
-# Found by this test: odd members saw the liar's twin first, refused the honest block as a
+# Found by this test. Odd members saw the liar's twin first, refused the honest block as a
 # second proposal, and could never decide the block the others had decided.
 @example(n=7, seed=1, drop=0.0, max_delay=1, liar=True, crashes=[6])
+# And: a member moved to the next round on a precommit quorum that included a member who then
+# crashed, its precommit lost on the way to the others; they waited in the old round for ever.
+@example(n=7, seed=527, drop=0.296875, max_delay=1, liar=False, crashes=[407, 408])
 def test_safety_and_liveness_with_up_to_f_faulty(n: int, seed: int, drop: float, max_delay: int, liar: bool, crashes: list[int]) -> None:
     faulty = n - quorum(n)
     liar = liar and faulty > 0
