@@ -145,7 +145,7 @@ def test_the_auditor_names_a_purge_before_the_policy_allows() -> None:
     early = replace(held, sealed=b"", purged=BURN_ON_READ, purged_at=b.time)
     forged = replace(entry, ok=True, error=None, updates=(ObjectUpdate(id=envelope_id(_box(b), 1), value=to_object(ENVELOPE_CLASS_ID, _box(b), early)),))
     found = entry_violations(b.chain, draft(b.chain, b.chain.owner[_box(b)], forged, b.time), "MBX-2")
-    assert found and "purged before its policy allows" in found[0].reason and "1 target devices" in found[0].reason
+    assert found and "purged before its policy allows" in found[0].reason and "1 registered target devices" in found[0].reason
     deleted = replace(forged, updates=(ObjectUpdate(id=envelope_id(_box(b), 1), value=None),))
     found = entry_violations(b.chain, draft(b.chain, b.chain.owner[_box(b)], deleted, b.time), "MBX-2")
     assert found and "tombstone" in found[0].reason
@@ -173,3 +173,12 @@ def test_an_identity_registers_its_own_record_in_the_registry() -> None:
     assert entry.ok and broken == []
     record = read(IdentityRecord, IDENTITY_RECORD_CLASS_ID, b.chain.objects[identity_record_id(alice)])
     assert record.account == alice and record.shared == ("acme",) and record.mailbox == mailbox_id(alice)
+
+
+def test_a_dropped_device_does_not_keep_a_burn_on_read_envelope_for_ever() -> None:
+    b = _bench(BURN_ON_READ)
+    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
+    _ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
+    _ok(_call(b, "bob", "remove_device", [_id(b, "bob.dev1")]))
+    _ok(_call(b, "alice", "purge", [1], payer="alice"))
+    assert _envelope(b, 1).purged == BURN_ON_READ

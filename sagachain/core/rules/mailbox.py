@@ -49,8 +49,9 @@ def purge_allowed(head: MailboxHead, envelope: EnvelopeRecord, acked: tuple[byte
     if head.retention == PERMANENT:
         return "the mailbox keeps envelopes permanently; nothing may be purged"
     if head.retention == BURN_ON_READ:
-        missing = set(envelope.targets) - set(acked)
-        return f"burn on read: {len(missing)} target devices have not acknowledged" if missing else None
+        # A target device dropped since can never acknowledge; waiting for it would keep the envelope for ever.
+        missing = {t for t in envelope.targets if t not in acked and head.device(t) is not None}
+        return f"burn on read: {len(missing)} registered target devices have not acknowledged" if missing else None
     if head.retention == TTL:
         due = envelope.time + head.ttl
         return None if time >= due else f"TTL: the envelope may go at time {due}, it is {time}"
