@@ -35,6 +35,7 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
         sagachain run scenarios/quickstart.py --set transfers=80 --out out/busy
     """
     from sagachain.sim.load import load_scenario, run_scenario
+    from sagachain.sim.membership_report import membership_table
 
     console = Console()
     try:
@@ -50,6 +51,13 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
     console.print(summary_table(summary))
+    if "mail" in summary:
+        from sagachain.sim.mail_report import mail_table
+
+        console.print(mail_table(summary))
+    churn = membership_table(summary["metrics"].get("membership", {}))
+    if churn is not None:
+        console.print(churn)
     console.print(f"chain written to [bold]{out / summary['chain']['file']}[/bold]  (blake3 {summary['chain']['blake3'][:16]}...)")
 
 

@@ -31,8 +31,9 @@ TABLE_METRICS = (
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=Path("out/sweep"), show_default=True, help="Directory for sweep.csv, sweep.json, plots/ and runs/.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) instead of the local cores.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes of the local cluster  [default: one per core, at most one per run]")
+@click.option("--metric", "paths", multiple=True, metavar="PATH", help="Also tabulate and plot the number at this dotted path of each run's results.json (metrics.membership.summary.sealed_bytes_mean); repeatable.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(scenario: Path, grids: tuple[str, ...], seeds: int, out: Path, scheduler: str | None, workers: int | None, quiet: bool) -> None:
+def sweep(scenario: Path, grids: tuple[str, ...], seeds: int, out: Path, scheduler: str | None, workers: int | None, paths: tuple[str, ...], quiet: bool) -> None:
     """Run SCENARIO for every combination of the --grid values, with seeds 1..N.
 
     Each run writes what `sagachain run` writes, without its plots, to
@@ -51,7 +52,7 @@ def sweep(scenario: Path, grids: tuple[str, ...], seeds: int, out: Path, schedul
     """
     console = Console()
     try:
-        plan = Sweep.load(scenario, parse_grid(grids), seeds)
+        plan = Sweep.load(scenario, parse_grid(grids), seeds, paths)
         total = len(plan.runs)
         with dask_client(scheduler, workers, total) as client:
             if quiet:
@@ -75,10 +76,13 @@ def points_table(plan: Sweep, result: SweepResult) -> Table:
     table = Table(title=f"{plan.scenario.name}: mean over {plan.seeds} seed(s), min \u2013 max below")
     for name in plan.grid:
         table.add_column(name, no_wrap=True)
-    for _, header in TABLE_METRICS:
+    # --metric paths replace the standard columns: they are what was asked for, and rows stay narrow
+    names = [path.rsplit(".", 1)[-1] for path in plan.paths]
+    columns = [(p, n if names.count(n) == 1 else p) for p, n in zip(plan.paths, names, strict=True)] or list(TABLE_METRICS)
+    for _, header in columns:
         table.add_column(header, justify="right")
     for point in result.stats:
-        table.add_row(*point.settings.values(), *(_spread_text(point.spread[key]) for key, _ in TABLE_METRICS))
+        table.add_row(*point.settings.values(), *(_spread_text(point.spread[key]) for key, _ in columns))
     return table
 
 

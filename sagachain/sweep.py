@@ -81,6 +81,46 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ResultPath:
+    """Reads the number at a dotted path of a run's ``results.json`` (``metrics.latency_ms.p50``).
+
+    A path that is absent in a run reads as not measured (None), like latency
+    without commits; a path that names something other than a number is an error.
+    """
+
+    path: str
+
+    def __call__(self, summary: dict[str, Any]) -> Number | None:
+        value: Any = summary
+        for key in self.path.split("."):
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+            return value
+        kind = "an object with " + ", ".join(sorted(value)[:6]) if isinstance(value, dict) else f"a {type(value).__name__}"
+        raise InputError(f"--metric {self.path}: results.json holds {kind} there, not a number; name a number inside it")
+
+
+def metric_at(path: str) -> Metric:
+    """The metric a ``--metric PATH`` names: the number at ``path`` in each run's results.json."""
+    keys = path.split(".")
+    if not path or not all(k.strip() for k in keys) or path != path.strip():
+        raise InputError(f"--metric {path!r}: write a dotted path into results.json, e.g. metrics.latency_ms.p50")
+    if path in {m.key for m in METRICS}:
+        raise InputError(f"--metric {path}: {path} is already a metric of every sweep; name a path into results.json")
+    return Metric(path, path, "value", ResultPath(path))
+
+
+def sweep_metrics(paths: Sequence[str] = ()) -> tuple[Metric, ...]:
+    """Every sweep's metrics, then one per ``--metric`` path (each once)."""
+    repeated = sorted({p for p in paths if list(paths).count(p) > 1})
+    if repeated:
+        raise InputError(f"--metric {', '.join(repeated)} given twice; give each path once")
+    return METRICS + tuple(metric_at(p) for p in paths)
+
+
 # -- the grid ----------------------------------------------------------------------
 
 
@@ -136,6 +176,8 @@ class RunSpec:
     source: str
     settings: dict[str, str]
     seed: int
+    paths: tuple[str, ...] = ()  # the sweep's --metric paths
+
 
     @property
     def directory(self) -> str:
@@ -196,7 +238,7 @@ def execute_run(spec: RunSpec) -> RunOutput:
             alone = " ".join([f"sagachain run {spec.scenario_name} --seed {spec.seed}", *(f"--set {k}={v}" for k, v in spec.settings.items())])
             raise InputError(f"run {spec.directory}: {exc}; to look into it, run it alone: {alone}") from None
         files = [OutputFile(p.relative_to(out).as_posix(), p.read_bytes(), p.stat().st_mode & 0o777) for p in sorted(out.rglob("*")) if p.is_file()]
-    metrics = {m.key: m.read(summary) for m in METRICS}
+    metrics = {m.key: m.read(summary) for m in sweep_metrics(spec.paths)}
     record = RunRecord(dict(spec.settings), spec.seed, spec.directory, summary["chain"]["blake3"], metrics)
     return RunOutput(record, files)
 
@@ -217,9 +259,10 @@ class Sweep:
     grid: dict[str, list[str]]
     seeds: int
     source: str = field(repr=False)
+    paths: tuple[str, ...] = ()  # --metric: more figures, read from each run's results.json
 
     @classmethod
-    def load(cls, scenario: Path, grid: dict[str, list[str]], seeds: int) -> Sweep:
+    def load(cls, scenario: Path, grid: dict[str, list[str]], seeds: int, paths: Sequence[str] = ()) -> Sweep:
         """Read the scenario and check every grid point builds, before any run is sent out.
 
         Building is cheap and catches a misspelt parameter or a value of the
@@ -232,7 +275,8 @@ class Sweep:
             raise InputError(f"--seeds {seeds}: give at least 1")
         if not scenario.is_file():
             raise InputError(f"scenario file {scenario} does not exist")
-        sweep = cls(scenario, grid, seeds, scenario.read_text())
+        sweep_metrics(paths)  # a malformed --metric stops the sweep before any run
+        sweep = cls(scenario, grid, seeds, scenario.read_text(), tuple(paths))
         for point in sweep.points:
             try:
                 load_scenario(scenario, 1, point)
@@ -247,7 +291,11 @@ class Sweep:
     @property
     def runs(self) -> list[RunSpec]:
         """One spec per (point, seed), in the order of the CSV: points as listed, then seeds."""
-        return [RunSpec(self.scenario.name, self.source, point, seed) for point in self.points for seed in range(1, self.seeds + 1)]
+        return [RunSpec(self.scenario.name, self.source, point, seed, self.paths) for point in self.points for seed in range(1, self.seeds + 1)]
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return sweep_metrics(self.paths)
 
 
 @contextmanager
@@ -390,7 +438,7 @@ def point_stats(sweep: Sweep, records: list[RunRecord]) -> list[PointStats]:
     for point in sweep.points:
         runs = [r for r in records if r.settings == point]
         spread: dict[str, Spread | None] = {}
-        for metric in METRICS:
+        for metric in sweep.metrics:
             values = [v for r in runs if (v := r.metrics[metric.key]) is not None]
             spread[metric.key] = Spread(statistics.fmean(values), min(values), max(values)) if values else None
         stats.append(PointStats(point, runs, spread))
@@ -405,9 +453,9 @@ def write_csv(sweep: Sweep, records: list[RunRecord], path: Path) -> None:
     """
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([*(f"param.{name}" for name in sweep.grid), "seed", "chain_blake3", *(m.key for m in METRICS), "dir"])
+        writer.writerow([*(f"param.{name}" for name in sweep.grid), "seed", "chain_blake3", *(m.key for m in sweep.metrics), "dir"])
         for r in records:
-            values = ["" if (v := r.metrics[m.key]) is None else v for m in METRICS]
+            values = ["" if (v := r.metrics[m.key]) is None else v for m in sweep.metrics]
             writer.writerow([*r.settings.values(), r.seed, r.digest, *values, r.directory])
 
 
@@ -417,7 +465,7 @@ def write_json(sweep: Sweep, records: list[RunRecord], stats: list[PointStats], 
         "scenario": {"file": sweep.scenario.name, "blake3": hash_bytes(sweep.source.encode()).hex()},
         "grid": sweep.grid,
         "seeds": list(range(1, sweep.seeds + 1)),
-        "metrics": {m.key: {"label": m.label, "unit": m.unit} for m in METRICS},
+        "metrics": {m.key: {"label": m.label, "unit": m.unit} for m in sweep.metrics},
         "runs": [r.to_json() for r in records],
         "points": [s.to_json() for s in stats],
     }
@@ -442,9 +490,10 @@ def write_plots(sweep: Sweep, stats: list[PointStats], directory: Path) -> list[
     for point in stats:
         lines.setdefault(tuple(point.settings[o] for o in others), []).append(point)
     written = []
-    for metric in METRICS:
+    for metric in sweep.metrics:
         figure = Figure(figsize=(6.4, 4.2), layout="constrained")
         axes = figure.subplots()
+        lows: list[float] = []
         for rest, points in lines.items():
             measured = [(position[p.settings[x_name]], s) for p in points if (s := p.spread[metric.key]) is not None]
             if not measured:
@@ -455,8 +504,13 @@ def write_plots(sweep: Sweep, stats: list[PointStats], directory: Path) -> list[
             errors = [[max(0.0, s.mean - s.low) for _, s in measured], [max(0.0, s.high - s.mean) for _, s in measured]]
             label = ", ".join(f"{o}={v}" for o, v in zip(others, rest, strict=True)) or None
             axes.errorbar(xs, means, yerr=errors, marker="o", capsize=3, label=label)
+            lows.extend(s.low for _, s in measured)
         if not numeric:
             axes.set_xticks(list(position.values()), x_values)
+        elif _spans_decades(list(position.values())):
+            axes.set_xscale("log")
+        if _spans_decades(lows):
+            axes.set_yscale("log")
         axes.set_xlabel(x_name)
         axes.set_ylabel(f"{metric.unit}: mean, bars min\u2013max over {sweep.seeds} seed(s)")
         axes.set_title(f"{sweep.scenario.stem}: {metric.label}", fontsize="medium")
@@ -466,6 +520,12 @@ def write_plots(sweep: Sweep, stats: list[PointStats], directory: Path) -> list[
         figure.savefig(path, dpi=100)
         written.append(path)
     return written
+
+
+def _spans_decades(values: list[float]) -> bool:
+    """An axis is drawn on a log scale when its values are all positive and span two decades or more
+    (sizes 4 to 1,000, bytes 200 to 80,000): a linear one would crush the small end flat."""
+    return bool(values) and min(values) > 0 and max(values) >= 100 * min(values)
 
 
 def _is_number(text: str) -> bool:

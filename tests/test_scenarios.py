@@ -60,6 +60,9 @@ CASES: dict[str, Expect] = {
     "regions": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000"}),
     "withholding": Expect({"transfers": "20", "enclave_txs": "10", "duration": "15000"}),
     "large": Expect({"accounts": "2000", "shards": "8", "nodes": "4", "transactions": "300", "load_ms": "5000", "duration": "20000"}),
+    "mailbox": Expect({"messages": "20", "duration": "24000"}),
+    "churn/seal-to-all": Expect({"size": "8", "strategy": "seal-to-all", "changes": "6"}, all_commit=True),
+    "churn/key-tree": Expect({"size": "8", "strategy": "key-tree", "changes": "6"}, all_commit=True),
     "regions/fanout": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000", "fanout": "2", "single": "false"}),
 }
 

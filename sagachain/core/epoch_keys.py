@@ -309,6 +309,10 @@ class KeySchedule:
         schedule.apply(rekey)
         return schedule, rekey, key
 
+    def slots(self) -> dict[bytes, int]:
+        """Each member's leaf slot (the key tree's leaf index; seal-to-all keeps the same order)."""
+        return {node: i for i, node in enumerate(self._slots) if node is not None}
+
     def copy(self) -> KeySchedule:
         other = KeySchedule(self.enclave, self.strategy)
         other.epoch = self.epoch

@@ -257,7 +257,7 @@ def founding_roster(
     firsts: dict[bytes, FoundingNode] = {}
     for founder in founders:
         node = node_id_for(founder.key)
-        seats.setdefault(node, []).append(founder.shard)
+        seats.setdefault(node, []).extend([founder.shard] if founder.shard else [])  # a seatless founding MEMBER has shard ""
         firsts.setdefault(node, founder)
     for index, (node, founder) in enumerate(firsts.items()):
         entry = RosterEntry(

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagachain.sim.membership_report import MembershipLog
+
 
 @dataclass(frozen=True)
 class TransferParts:
@@ -47,7 +49,7 @@ class TransferClock:
         return TransferParts(release=released - asked, gossip=known - released, acquire=now - known)
 
 
-def _spread(values: list[int]) -> dict[str, float | int | None]:
+def spread(values: list[int]) -> dict[str, float | int | None]:
     if not values:
         return {"count": 0, "mean": None, "p50": None, "p99": None}
     ordered = sorted(values)
@@ -81,6 +83,7 @@ class Metrics:
     shard_changes: list[tuple[int, str, str]] = field(default_factory=list)  # (time, add|remove, shard), SH-2
     withheld_blocks: int = 0  # enclave blocks whose off-chain state the producer kept to itself
     withheld_noticed: list[tuple[str, int, str, int]] = field(default_factory=list)  # (shard, height, replica, ms after final)
+    membership: MembershipLog = field(default_factory=MembershipLog)  # epoch changes and their cost (MEM-3)
 
     def percentile(self, q: float) -> int | None:
         if not self.latencies:
@@ -105,9 +108,9 @@ class Metrics:
             "terminated": self.terminated,
             "broken_away": self.broken_away,
             "transfer_ms": {
-                part: _spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")
+                part: spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")
             },
-            "queue_wait_ms": _spread(self.queue_waits),
+            "queue_wait_ms": spread(self.queue_waits),
             "withholding": {
                 "withheld_blocks": self.withheld_blocks,
                 "noticed": len(self.withheld_noticed),
@@ -115,4 +118,5 @@ class Metrics:
                 "noticed_by": sorted({r for _, _, r, _ in self.withheld_noticed}),
             },
             "shard_changes": [{"t_ms": t, "change": c, "shard": s} for t, c, s in self.shard_changes],
+            "membership": self.membership.to_json(),
         }

@@ -21,6 +21,7 @@ from sagachain import __version__
 from sagachain.core.chainfile import write_chain
 from sagachain.core.encoding import hash_bytes
 from sagachain.sim.checks import run_checks
+from sagachain.sim.mail_report import check_mail, write_mail
 from sagachain.sim.runner import SimResult
 from shards.enclave_store import EnclaveStore
 
@@ -43,8 +44,12 @@ def write_results(result: SimResult, out: Path, initial: dict[str, EnclaveStore]
         key_path.chmod(0o600)
     sc = result.world.scenario
     summary = summarize(result, chain_path)
+    if result.mail is not None:
+        summary["mail"] = write_mail(result.mail, out, result.end_time, plots)
     checks = run_checks(result.chain, chain_path, _dump(summary), [*initial.values(), *result.world.stores.values()], sc.crypto)
     summary["checks"] = checks.to_json()
+    if result.mail is not None:
+        summary["checks"]["mail_plaintext_found"] = check_mail(result.mail, out, chain_path, _dump(summary))
     (out / RESULTS_NAME).write_text(_dump(summary).decode())
     result.series.write_csv(out / "timeseries.csv")
     if plots:

@@ -45,8 +45,11 @@ from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
+from sagachain.sim.mail import MailDriver, mail_driver
+from sagachain.sim.membership import MembershipDriver
 from sagachain.sim.metrics import Metrics, TransferClock
 from sagachain.sim.network import Network
+from sagachain.sim.roster_actions import ACTION as ROSTER_ACTION
 from sagachain.sim.scaling import Scaler
 from sagachain.sim.timeseries import TimeSeries
 from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
@@ -66,6 +69,7 @@ class SimResult:
     wall_seconds: float
     series: TimeSeries
     network: Network
+    mail: MailDriver | None = None  # the run's mail, when its scenario sends any (sagachain.sim.mail)
 
 
 class Simulation:
@@ -111,6 +115,8 @@ class Simulation:
         self.stopped: set[str] = set()
         self.forced: dict[str, list[Transaction]] = {}
         self.on_progress = on_progress
+        self.mail = mail_driver(self)
+        self.membership = MembershipDriver(self)  # roster actions and epoch keys (sagachain.sim.membership)
 
     # -- set-up --------------------------------------------------------------------
 
@@ -135,6 +141,8 @@ class Simulation:
         for item in self.sc.scheduled:
             self.events.at(item.at, lambda item=item: self.operate(item))
         self.events.at(self.sc.timing.sample, self.sample, priority=1)
+        if self.mail is not None:
+            self.mail.start()
 
     def sample(self) -> None:
         self.series.sample(self.events.now, self)
@@ -277,9 +285,9 @@ class Simulation:
         self.in_flight.discard(sid)
         machine = self.machines[sid]
         block = self._misbehave(sid, proposal.block)
-        keys = self.world.node_keys
         digest = block.hash
-        block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=keys[n].sign(digest)) for n in machine.committee()))
+        sign = self.membership.signing_key  # a seated node that rotated its key signs with the roster's key for it
+        block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=sign(sid, block.height, n).sign(digest)) for n in machine.committee()))
         if sid in self.bad or not self.chain.shard_active(sid):
             verdict = judge_block(self.chain, block, self.tools)
             applied = verdict.applied
@@ -340,6 +348,9 @@ class Simulation:
             self.metrics.queue_waits.append(block.header.time - item.arrived)
         machine.on_final(block)
         self.gossip(sid, block)
+        if self.mail is not None:
+            self.mail.on_final(block)
+        self.membership.on_final(sid, block)
 
     def deliver_final(self, target: ShardMachine, block: Block) -> None:
         """A final block reaches another shard: it learns heads and the releases addressed to it.
@@ -430,6 +441,8 @@ class Simulation:
             sid, nodes = item.args["shard"], int(item.args["nodes"])
             size = len(self.machines[sid].committee())
             self.down[sid] = min(size, self.down[sid] + nodes) if item.action == "crash" else max(0, self.down[sid] - nodes)
+        elif item.action == ROSTER_ACTION:
+            self.membership.due(item.args["action"])
         elif item.action == "breakaway":
             enclave = item.args["enclave"]
             first = self.sc.enclaves[enclave][0][0]
@@ -511,7 +524,7 @@ class Simulation:
         self.schedule()
         self.events.run(self.sc.timing.duration, self.on_progress)
         self.series.sample(self.events.now, self)
-        return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network)
+        return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network, self.mail)
 
 
 def _changes_state(block: Block) -> bool:

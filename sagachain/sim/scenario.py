@@ -20,7 +20,9 @@ from sagachain.core.genesis import Params
 from sagachain.core.epoch_keys import SEAL_TO_ALL, STRATEGIES
 from sagachain.core.roster import BURN_ON_READ, KIND_TEMPLATES, KINDS, RETENTIONS, SHARED
 from sagachain.sim.costs import CostModel
+from sagachain.sim.mail_scenario import MailAction, MailDeclarations
 from sagachain.sim.network import NetworkModel, Uniform
+from sagachain.sim.roster_actions import ACTION, churn_plan, roster_action
 from sagachain.sim.scaling import ScalingPolicy
 from shards.placement import LookAhead, Placement
 from sagachain.errors import InputError
@@ -79,12 +81,14 @@ class Scheduled:
 
 @dataclass(frozen=True)
 class IdentityDecl:
-    """An identity with its devices and its mailbox's retention (MBX-1, MBX-2, REG-1)."""
+    """An identity with its devices and its mailbox's retention (MBX-1, MBX-2, REG-1).
+    ``spare`` device accounts exist from genesis but are not registered in the mailbox."""
 
     name: str
     devices: tuple[str, ...]
     retention: str
     ttl_ms: int
+    spare: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class EnclaveSetup:
     kind: str
     key_strategy: str
     auto_join: bool
+    members: int = 0  # founding MEMBERs beyond the committee nodes: keys and state, no seat
+    operator_balance: int = 0  # SagaCoin of <enclave>.operator, which signs and pays for roster transactions
 
 
 @dataclass
@@ -112,8 +118,9 @@ class Timing:
     state_timeout: int = 2_000  # how long an enclave shard waits for a sibling's off-chain state changes
 
 
-class Scenario:
-    """Declarations of one simulated run. See the module docstring."""
+class Scenario(MailDeclarations):
+    """Declarations of one simulated run. See the module docstring; the mail
+    declarations (``dm``, ``group_dm``, ``device``, ...) are in ``sagachain.sim.mail_scenario``."""
 
     def __init__(self, seed: int, name: str = "scenario", settings: dict[str, str] | None = None) -> None:
         self.seed = seed
@@ -127,6 +134,7 @@ class Scenario:
         self.enclaves: dict[str, tuple[list[str], int]] = {}
         self.enclave_setup: dict[str, EnclaveSetup] = {}
         self.identities: dict[str, IdentityDecl] = {}
+        self.mail_actions: list[MailAction] = []  # DMs, group DMs, devices, enclave mail (sagachain.sim.mail)
         self.classes: list[ClassDecl] = []
         self.accounts: dict[str, AccountDecl] = {}
         self.txs: list[TxDecl] = []
@@ -234,6 +242,8 @@ class Scenario:
         kind: str = SHARED,
         key_strategy: str = SEAL_TO_ALL,
         auto_join: bool | None = None,
+        members: int = 0,
+        operator_balance: int = 0,
     ) -> list[str]:
         """Declare an enclave with its own shards (SH-3: enclave shards are explicit).
 
@@ -241,8 +251,13 @@ class Scenario:
         the first node of the first shard is the owner and an admin. ``kind``
         picks the policy template (REG-1: a hint, never itself a security
         decision); ``key_strategy`` is how epoch keys reach the members (MEM-3):
-        ``seal-to-all`` or ``key-tree``.
+        ``seal-to-all`` or ``key-tree``. ``members`` more founding MEMBERs
+        (``<name>-m0``, ...) hold the keys and the state but sit on no committee;
+        ``operator_balance`` funds ``<name>.operator``, the account that signs and
+        pays for the roster transactions of ``s.roster`` and ``s.churn``.
         """
+        if members < 0 or operator_balance < 0:
+            raise InputError(f"enclave {name!r}: members={members} and operator_balance={operator_balance} must not be negative", rule="MEM-1")
         if name in self.enclaves or not name.isidentifier():
             raise InputError(f"enclave name {name!r} must be a new identifier")
         if kind not in KINDS:
@@ -252,8 +267,23 @@ class Scenario:
         ids = [f"{name}/{i}" for i in range(shards)]
         self.enclaves[name] = (ids, nodes)
         template = KIND_TEMPLATES[kind]
-        self.enclave_setup[name] = EnclaveSetup(kind, key_strategy, template.auto_join if auto_join is None else auto_join)
+        self.enclave_setup[name] = EnclaveSetup(kind, key_strategy, template.auto_join if auto_join is None else auto_join, members, operator_balance)
         return ids
+
+    def roster(self, at: int, enclave: str, op: str, node: str | None = None, seats: list[str] | None = None) -> None:
+        """One roster change at ``at`` (MEM-2, MEM-3), signed by the enclave's operator for the node
+        (the owner acts as the admin): ``join`` (auto-join if the policy allows, else apply then
+        approve), ``invite`` (then the invitee accepts), ``remove``, ``block``, ``rotate`` (a new node
+        key), ``grant-admin`` or ``revoke-admin``. ``node`` names the node (see
+        ``sagachain.sim.roster_actions``); None picks a fresh name for a join or invite, else a random
+        current non-owner member at run time. ``seats``: the enclave shards a joining node sits on."""
+        self.scheduled.append(Scheduled(at, ACTION, {"action": roster_action(self, at, enclave, op, node, seats)}))
+
+    def churn(self, enclave: str, start: int, end: int, joins: int = 0, removals: int = 0, rotations: int = 0) -> None:
+        """``joins`` joins, ``removals`` removals and ``rotations`` key rotations of random members of
+        ``enclave``, at random times in [start, end); the membership driver runs them one at a time."""
+        for at, op in churn_plan(self, enclave, start, end, joins, removals, rotations):
+            self.roster(at, enclave, op)
 
     # -- classes and accounts ----------------------------------------------------
 
@@ -278,17 +308,21 @@ class Scenario:
         self._new_account(AccountDecl(name, cls, 0, enclave, shard, dict(fields)))
         return name
 
-    def identity(self, name: str, devices: int = 2, balance: int = 100_000, retention: str = BURN_ON_READ, ttl_ms: int = 60_000) -> list[str]:
+    def identity(
+        self, name: str, devices: int = 2, balance: int = 100_000, retention: str = BURN_ON_READ, ttl_ms: int = 60_000, spare_devices: int = 0
+    ) -> list[str]:
         """An identity (a public account) with ``devices`` device accounts and a mailbox (MBX-1)
         under ``retention`` (MBX-2), registered in the registry (REG-1). Returns the device
-        account names (``name.dev0``, ...); the mailbox is ``name.mailbox``."""
+        account names (``name.dev0``, ...); the mailbox is ``name.mailbox``. ``spare_devices``
+        more device accounts (numbered after those) exist unregistered, for ``s.device(at, name, "add")``."""
         if retention not in RETENTIONS:
             raise InputError(f"identity {name!r}: retention {retention!r} is not one of {', '.join(RETENTIONS)}", rule="MBX-2")
-        if devices < 1 or ttl_ms < 0:
-            raise InputError(f"identity {name!r}: needs at least one device and a non-negative ttl_ms", rule="MBX-2")
+        if devices < 1 or ttl_ms < 0 or spare_devices < 0:
+            raise InputError(f"identity {name!r}: needs at least one device, a non-negative ttl_ms and spare_devices", rule="MBX-2")
         self.account(name, balance=balance)
         names = [self.account(f"{name}.dev{i}") for i in range(devices)]
-        self.identities[name] = IdentityDecl(name, tuple(names), retention, ttl_ms)
+        spare = [self.account(f"{name}.dev{i}") for i in range(devices, devices + spare_devices)]
+        self.identities[name] = IdentityDecl(name, tuple(names), retention, ttl_ms, tuple(spare))
         return names
 
     def _new_account(self, decl: AccountDecl) -> None:

@@ -48,6 +48,7 @@ from sagachain.core.mailbox import (
 from sagachain.core.system import system_classes
 from sagachain.core.roster import KIND_TEMPLATES, ROSTER_CLASS_ID, FoundingNode, founding_roster, key_proof_message, roster_id
 from sagachain.errors import InputError
+from sagachain.sim.roster_actions import ACTION as ROSTER_ACTION, member_names
 from sagachain.sim.scenario import MODELLED, Scenario
 from shards.enclave_store import EnclaveStore
 
@@ -81,6 +82,9 @@ def build_world(sc: Scenario) -> World:
     chain_id = f"{sc.name}/seed-{sc.seed}"
     if not sc.public:
         raise InputError("a scenario needs at least one public shard: s.public_shards(1)")
+    if sc.crypto == MODELLED and (any(i.action == ROSTER_ACTION for i in sc.scheduled) or any(e.members for e in sc.enclave_setup.values())):
+        raise InputError("roster actions and seatless members need real crypto (epoch keys are sealed to X25519 keys, "
+                         "which modelled keys are not): drop s.crypto_mode('modelled')", rule="MEM-3")
     runtimes: list[RuntimeRecord] = [public_runtime()] + [private_runtime(e) for e in sc.enclaves]
     private_rt = {r.enclave: r for r in runtimes if r.private}
     account_ids = {name: account_id_for(f"{chain_id}/{name}") for name in [FOUNDATION, *sc.accounts]}
@@ -161,7 +165,7 @@ def build_world(sc: Scenario) -> World:
             account_keys[operator] = operator_key
             operators[enclave] = operator
             accounts.append(AccountRecord(id=operator, name=f"{enclave}.operator", class_id=ACCOUNT_CLASS_ID, enclave=None, public_key=operator_key.public, shard=home))
-            objects.append(PublicObject(id=operator, value=StoredObject(class_id=ACCOUNT_CLASS_ID, owner=operator, fields={BALANCE_FIELD: 0})))
+            objects.append(PublicObject(id=operator, value=StoredObject(class_id=ACCOUNT_CLASS_ID, owner=operator, fields={BALANCE_FIELD: setup.operator_balance})))
             founders = []
             for shard in shards:
                 if shard.enclave != enclave:
@@ -169,6 +173,10 @@ def build_world(sc: Scenario) -> World:
                 for node in shard.committee:
                     key = node_keys[node]
                     founders.append(FoundingNode(key=key.public, account=operator, shard=shard.id, proof=key.sign(key_proof_message(enclave, node, key.public, operator))))
+            for name in member_names(sc, enclave):  # seatless founding MEMBERs: keys and state, no committee
+                key = keys.derive(chain_id, "node", name)
+                node_keys[node_id_for(key.public)] = key
+                founders.append(FoundingNode(key=key.public, account=operator, shard="", proof=key.sign(key_proof_message(enclave, node_id_for(key.public), key.public, operator))))
             members = list({node_id_for(f.key): f.key for f in founders}.items())
             entropy = random.Random(hash_value(["genesis-epoch", chain_id, enclave])).randbytes
             schedule, rekey, epoch_key = KeySchedule.start(enclave, setup.key_strategy, members, entropy)
