@@ -27,7 +27,7 @@ from sagachain.core.roster import BURN_ON_READ, PERMANENT, TTL
 from sagachain.core.system import call_script
 from sagachain.sim.scenario import Scenario
 from sagachain.sim.world import build_world
-from txbench import Bench, draft, entry_violations
+from txbench import ok, refused, Bench, draft, entry_violations
 
 TTL_MS = 5_000
 
@@ -67,22 +67,9 @@ def _call(b: Bench, sender: str, method: str, args: list, payer: str = "bob") ->
     return b.send(_id(b, sender), {"box": _box(b)}, call_script("box", method, args), _id(b, payer))
 
 
-def _ok(result: tuple[OpenEntry, list[str]]) -> OpenEntry:
-    entry, broken = result
-    assert entry.ok, entry.error
-    assert broken == []
-    return entry
-
-
-def _refused(result: tuple[OpenEntry, list[str]], rule: str, words: str) -> None:
-    entry, broken = result
-    assert not entry.ok and entry.error is not None and entry.error.startswith(rule) and words in entry.error, entry.error
-    assert broken == []
-
-
 def test_a_dm_is_delivered_acknowledged_by_every_device_and_burned() -> None:
     b = _bench(BURN_ON_READ)
-    entry = _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"hello bob")], payer="alice"))
+    entry = ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"hello bob")], payer="alice"))
     assert ["envelope", _box(b), 1, _id(b, "alice"), len(_envelope(b, 1).sealed)] in [list(x) for x in entry.log]
     env = _envelope(b, 1)
     assert env.seq == 1 and env.sender == _id(b, "alice") and env.targets == tuple(sorted(_id(b, f"bob.dev{i}") for i in range(2)))
@@ -91,34 +78,34 @@ def test_a_dm_is_delivered_acknowledged_by_every_device_and_burned() -> None:
         opened = open_direct(env.sealed, mailbox=_box(b), device=device, device_seed=b.world.account_keys[device].seed)
         assert opened is not None and opened.payload == b"hello bob" and opened.sender_key == b.world.account_keys[_id(b, "alice")].public
     assert open_direct(env.sealed, mailbox=_box(b), device=_id(b, "alice.dev0"), device_seed=b.world.account_keys[_id(b, "alice.dev0")].seed) is None
-    _ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
+    ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
     assert _envelope(b, 1).acked == (_id(b, "bob.dev0"),) and not _envelope(b, 1).purged
-    _ok(_call(b, "bob.dev1", "ack", [1, _id(b, "bob.dev1")]))
+    ok(_call(b, "bob.dev1", "ack", [1, _id(b, "bob.dev1")]))
     tomb = _envelope(b, 1)
     assert tomb.purged == BURN_ON_READ and tomb.sealed == b"" and tomb.size > 0 and len(tomb.acked) == 2
 
 
 def test_only_a_target_device_acknowledges_and_only_once() -> None:
     b = _bench(BURN_ON_READ)
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
-    _refused(_call(b, "alice", "ack", [1, _id(b, "bob.dev0")]), "MBX-2", "not signed by its account")
-    _refused(_call(b, "alice.dev0", "ack", [1, _id(b, "alice.dev0")]), "MBX-2", "not a target")
-    _ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
-    _refused(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]), "MBX-2", "already acknowledged")
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
+    refused(_call(b, "alice", "ack", [1, _id(b, "bob.dev0")]), "MBX-2", "not signed by its account")
+    refused(_call(b, "alice.dev0", "ack", [1, _id(b, "alice.dev0")]), "MBX-2", "not a target")
+    ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
+    refused(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]), "MBX-2", "already acknowledged")
 
 
 def test_an_envelope_must_be_sealed_to_every_registered_device() -> None:
     b = _bench(BURN_ON_READ)
     head = _head(b)
     partial = _sealed_for_bob(b, b"x", [(head.devices[0].id, head.devices[0].key)])
-    _refused(_call(b, "alice", "send", [partial], payer="alice"), "MBX-1", "sealed to 1 devices")
-    _refused(_call(b, "alice", "send", [b"not an envelope"], payer="alice"), "MBX-1", "not a sealed envelope")
+    refused(_call(b, "alice", "send", [partial], payer="alice"), "MBX-1", "sealed to 1 devices")
+    refused(_call(b, "alice", "send", [b"not an envelope"], payer="alice"), "MBX-1", "not a sealed envelope")
 
 
 def test_sequence_numbers_count_up_per_mailbox() -> None:
     b = _bench(PERMANENT)
     for expected in (1, 2, 3):
-        entry = _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"m%d" % expected)], payer="alice"))
+        entry = ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"m%d" % expected)], payer="alice"))
         assert _envelope(b, expected).seq == expected and _head(b).next_seq == expected + 1
         assert entry.ok
 
@@ -126,19 +113,19 @@ def test_sequence_numbers_count_up_per_mailbox() -> None:
 @pytest.mark.parametrize("retention", [TTL, PERMANENT, BURN_ON_READ])
 def test_a_purge_waits_for_what_the_policy_requires(retention: str) -> None:
     b = _bench(retention)
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
     refusal = {TTL: "may go at time", PERMANENT: "permanently", BURN_ON_READ: "have not acknowledged"}[retention]
-    _refused(_call(b, "alice", "purge", [1], payer="alice"), "MBX-2", refusal)
+    refused(_call(b, "alice", "purge", [1], payer="alice"), "MBX-2", refusal)
     if retention == TTL:
         b.time += TTL_MS
-        _ok(_call(b, "alice", "purge", [1], payer="alice"))
+        ok(_call(b, "alice", "purge", [1], payer="alice"))
         assert _envelope(b, 1).purged == TTL and _envelope(b, 1).sealed == b""
 
 
 def test_the_auditor_names_a_purge_before_the_policy_allows() -> None:
     b = _bench(BURN_ON_READ)
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
-    _ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
+    ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
     # A committee publishes a tombstone although bob.dev1 never acknowledged.
     entry, _ = _call(b, "bob.dev0", "purge", [1])
     held = _envelope(b, 1)
@@ -153,12 +140,12 @@ def test_the_auditor_names_a_purge_before_the_policy_allows() -> None:
 
 def test_a_device_registered_later_reads_forward_only() -> None:
     b = _bench(PERMANENT)
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"before")], payer="alice"))
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"before")], payer="alice"))
     carol = _id(b, "carol")
     carol_key = b.world.account_keys[carol]
-    _refused(_call(b, "alice", "add_device", [carol, carol_key.public, carol]), "MBX-2", "manager")
-    _ok(_call(b, "bob", "add_device", [carol, carol_key.public, carol]))
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"after")], payer="alice"))
+    refused(_call(b, "alice", "add_device", [carol, carol_key.public, carol]), "MBX-2", "manager")
+    ok(_call(b, "bob", "add_device", [carol, carol_key.public, carol]))
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"after")], payer="alice"))
     old, new = _envelope(b, 1), _envelope(b, 2)
     assert carol not in old.targets and carol in new.targets
     assert open_direct(old.sealed, mailbox=_box(b), device=carol, device_seed=carol_key.seed) is None
@@ -177,8 +164,8 @@ def test_an_identity_registers_its_own_record_in_the_registry() -> None:
 
 def test_a_dropped_device_does_not_keep_a_burn_on_read_envelope_for_ever() -> None:
     b = _bench(BURN_ON_READ)
-    _ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
-    _ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
-    _ok(_call(b, "bob", "remove_device", [_id(b, "bob.dev1")]))
-    _ok(_call(b, "alice", "purge", [1], payer="alice"))
+    ok(_call(b, "alice", "send", [_sealed_for_bob(b, b"x")], payer="alice"))
+    ok(_call(b, "bob.dev0", "ack", [1, _id(b, "bob.dev0")]))
+    ok(_call(b, "bob", "remove_device", [_id(b, "bob.dev1")]))
+    ok(_call(b, "alice", "purge", [1], payer="alice"))
     assert _envelope(b, 1).purged == BURN_ON_READ

@@ -40,7 +40,7 @@ from sagachain.core.system import call_script
 from sagachain.core.tx import make_transaction
 from sagachain.sim.scenario import Scenario
 from sagachain.sim.world import build_world
-from txbench import TOOLS, Bench, draft, entry_violations
+from txbench import ok, refused, TOOLS, Bench, draft, entry_violations
 from shards.execution import execute
 
 
@@ -95,20 +95,6 @@ def _new_node(name: str) -> KeyPair:
     return KeyPair.derive("membership-test", name)
 
 
-def _ok(result: tuple[OpenEntry, list[str]]) -> OpenEntry:
-    entry, broken = result
-    assert entry.ok, entry.error
-    assert broken == []
-    return entry
-
-
-def _refused(result: tuple[OpenEntry, list[str]], rule: str, words: str) -> None:
-    entry, broken = result
-    assert not entry.ok and entry.error is not None
-    assert entry.error.startswith(rule) and words in entry.error, entry.error
-    assert broken == []
-
-
 # -- the genesis roster ---------------------------------------------------------------
 
 
@@ -134,9 +120,9 @@ def test_apply_then_approve_adds_a_member_and_starts_an_epoch(strategy: str) -> 
     r = Roster.make(strategy)
     newcomer = _new_node("n1")
     node = node_id_for(newcomer.public)
-    _ok(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["acme/0"]]))
+    ok(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["acme/0"]]))
     assert r.entry(node).state == PENDING and r.head().epoch == 1
-    entry = _ok(r.roster("approve", [r.owner, node, r.rekey("add", node, newcomer.public)]))
+    entry = ok(r.roster("approve", [r.owner, node, r.rekey("add", node, newcomer.public)]))
     assert r.entry(node).state == MEMBER and r.head().epoch == 2 and r.chain.schedules["acme"].epoch == 2
     assert ["roster", "acme", "approve", node, 2] in [list(x) for x in entry.log]
     # the newcomer sits on the committee from the next block of acme/0 whose parent saw the change
@@ -149,30 +135,30 @@ def test_a_stranger_cannot_approve_and_a_non_admin_member_cannot_either() -> Non
     r = Roster.make()
     newcomer = _new_node("n1")
     node = node_id_for(newcomer.public)
-    _ok(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["acme/0"]]))
+    ok(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["acme/0"]]))
     stranger = r.world.account("stranger")
-    _refused(r.roster("approve", [r.owner, node, r.rekey("add", node, newcomer.public)], sender=stranger), "MEM-2", "acting admin's account")
+    refused(r.roster("approve", [r.owner, node, r.rekey("add", node, newcomer.public)], sender=stranger), "MEM-2", "acting admin's account")
     plain = next(e.node for e in r.chain.roster_entries("acme") if not e.has(ADMIN))
-    _refused(r.roster("approve", [plain, node, r.rekey("add", node, newcomer.public)]), "MEM-2", "needs an admin")
+    refused(r.roster("approve", [plain, node, r.rekey("add", node, newcomer.public)]), "MEM-2", "needs an admin")
 
 
 def test_an_application_needs_a_proof_by_the_node_key() -> None:
     r = Roster.make()
     newcomer, impostor = _new_node("n1"), _new_node("n2")
-    _refused(r.roster("apply", [newcomer.public, r.proof(impostor, r.operator), ["acme/0"]]), "MEM-2", "key proof")
-    _refused(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["P0"]]), "MEM-2", "not shards of enclave acme")
+    refused(r.roster("apply", [newcomer.public, r.proof(impostor, r.operator), ["acme/0"]]), "MEM-2", "key proof")
+    refused(r.roster("apply", [newcomer.public, r.proof(newcomer, r.operator), ["P0"]]), "MEM-2", "not shards of enclave acme")
 
 
 def test_invite_escrows_key_material_and_the_invitee_accepts_or_declines() -> None:
     r = Roster.make()
     a, b = _new_node("a"), _new_node("b")
     na, nb = node_id_for(a.public), node_id_for(b.public)
-    _ok(r.roster("invite", [r.owner, a.public, r.proof(a, r.operator), r.operator, [], r.rekey("add", na, a.public)]))
+    ok(r.roster("invite", [r.owner, a.public, r.proof(a, r.operator), r.operator, [], r.rekey("add", na, a.public)]))
     assert r.entry(na).state == PENDING and r.entry(na).invite and r.head().epoch == 1
-    _ok(r.roster("accept", [na]))
+    ok(r.roster("accept", [na]))
     assert r.entry(na).state == MEMBER and not r.entry(na).invite and r.head().epoch == 2
-    _ok(r.roster("invite", [r.owner, b.public, r.proof(b, r.operator), r.operator, [], r.rekey("add", nb, b.public)]))
-    _ok(r.roster("decline", [nb]))
+    ok(r.roster("invite", [r.owner, b.public, r.proof(b, r.operator), r.operator, [], r.rekey("add", nb, b.public)]))
+    ok(r.roster("decline", [nb]))
     assert r.entry(nb) is None and r.head().epoch == 2
 
 
@@ -180,10 +166,10 @@ def test_an_invite_prepared_for_an_older_epoch_cannot_be_accepted() -> None:
     r = Roster.make()
     a, c = _new_node("a"), _new_node("c")
     na, nc = node_id_for(a.public), node_id_for(c.public)
-    _ok(r.roster("invite", [r.owner, a.public, r.proof(a, r.operator), r.operator, [], r.rekey("add", na, a.public)]))
-    _ok(r.roster("apply", [c.public, r.proof(c, r.operator), []]))
-    _ok(r.roster("approve", [r.owner, nc, r.rekey("add", nc, c.public)]))  # epoch 2: the escrow was for epoch 2 too
-    _refused(r.roster("accept", [na]), "MEM-3", "epoch")
+    ok(r.roster("invite", [r.owner, a.public, r.proof(a, r.operator), r.operator, [], r.rekey("add", na, a.public)]))
+    ok(r.roster("apply", [c.public, r.proof(c, r.operator), []]))
+    ok(r.roster("approve", [r.owner, nc, r.rekey("add", nc, c.public)]))  # epoch 2: the escrow was for epoch 2 too
+    refused(r.roster("accept", [na]), "MEM-3", "epoch")
     assert r.entry(na).state == PENDING
 
 
@@ -194,33 +180,33 @@ def test_auto_join_only_under_its_policy() -> None:
         node = node_id_for(n.public)
         result = r.roster("join", [n.public, r.proof(n, r.operator), [], r.rekey("add", node, n.public)])
         if works:
-            _ok(result)
+            ok(result)
             assert r.entry(node).state == MEMBER
         else:
-            _refused(result, "MEM-2", "auto-join")
+            refused(result, "MEM-2", "auto-join")
 
 
 def test_remove_and_block_start_epochs_and_the_owner_stays() -> None:
     r = Roster.make("key-tree")
     members = [e.node for e in r.chain.roster_entries("acme") if not e.has(OWNER)]
-    _ok(r.roster("remove", [r.owner, members[0], r.rekey("remove", members[0])]))
+    ok(r.roster("remove", [r.owner, members[0], r.rekey("remove", members[0])]))
     assert r.entry(members[0]) is None and r.head().epoch == 2
-    _ok(r.roster("block", [r.owner, members[1], r.rekey("remove", members[1])]))
+    ok(r.roster("block", [r.owner, members[1], r.rekey("remove", members[1])]))
     assert r.entry(members[1]).state == BLOCKED and r.head().epoch == 3
-    _refused(r.roster("remove", [r.owner, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
-    _ok(r.roster("unblock", [r.owner, members[1]]))
+    refused(r.roster("remove", [r.owner, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
+    ok(r.roster("unblock", [r.owner, members[1]]))
     assert r.entry(members[1]) is None and r.head().epoch == 3
 
 
 def test_an_admin_cannot_remove_block_or_demote_the_owner() -> None:
     r = Roster.make()
     admin = next(e.node for e in r.chain.roster_entries("acme") if not e.has(OWNER))
-    _ok(r.roster("grant", [r.owner, admin, ADMIN]))
+    ok(r.roster("grant", [r.owner, admin, ADMIN]))
     assert r.entry(admin).has(ADMIN)
-    _refused(r.roster("remove", [admin, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
-    _refused(r.roster("block", [admin, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
-    _refused(r.roster("revoke", [admin, r.owner, ADMIN]), "MEM-2", "cannot be demoted")
-    _refused(r.roster("grant", [admin, admin, OWNER]), "MEM-2", "owner trait")
+    refused(r.roster("remove", [admin, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
+    refused(r.roster("block", [admin, r.owner, r.rekey("remove", r.owner)]), "MEM-2", "owner")
+    refused(r.roster("revoke", [admin, r.owner, ADMIN]), "MEM-2", "cannot be demoted")
+    refused(r.roster("grant", [admin, admin, OWNER]), "MEM-2", "owner trait")
 
 
 def test_rotation_records_the_previous_key_and_starts_an_epoch() -> None:
@@ -229,7 +215,7 @@ def test_rotation_records_the_previous_key_and_starts_an_epoch() -> None:
     old = r.entry(node).key
     fresh = _new_node("rotated")
     proof = fresh.sign(key_proof_message("acme", node, fresh.public, r.operator))
-    _ok(r.roster("rotate", [node, fresh.public, proof, r.rekey("rotate", node, fresh.public)]))
+    ok(r.roster("rotate", [node, fresh.public, proof, r.rekey("rotate", node, fresh.public)]))
     entry = r.entry(node)
     assert entry.key == fresh.public and entry.previous_keys == (old,) and r.head().epoch == 2
 
@@ -246,13 +232,13 @@ def test_one_roster_change_per_transaction() -> None:
     assert not outcome.entry.ok and "one roster change per transaction" in (outcome.entry.error or "")
 
 
-def test_key_material_for_the_wrong_change_is_refused() -> None:
+def test_key_material_for_the_wrong_change_isrefused() -> None:
     r = Roster.make()
     n, other = _new_node("n"), _new_node("other")
     node = node_id_for(n.public)
-    _ok(r.roster("apply", [n.public, r.proof(n, r.operator), []]))
-    _refused(r.roster("approve", [r.owner, node, r.rekey("add", node_id_for(other.public), other.public)]), "MEM-3", "is for add of")
-    _refused(r.roster("approve", [r.owner, node, b""]), "MEM-3", "key material")
+    ok(r.roster("apply", [n.public, r.proof(n, r.operator), []]))
+    refused(r.roster("approve", [r.owner, node, r.rekey("add", node_id_for(other.public), other.public)]), "MEM-3", "is for add of")
+    refused(r.roster("approve", [r.owner, node, b""]), "MEM-3", "key material")
 
 
 # -- what the auditor reads back -----------------------------------------------------
@@ -261,7 +247,7 @@ def test_key_material_for_the_wrong_change_is_refused() -> None:
 def test_mem_2_names_an_admin_removing_the_owner_in_a_published_block() -> None:
     r = Roster.make()
     admin = next(e.node for e in r.chain.roster_entries("acme") if not e.has(OWNER))
-    _ok(r.roster("grant", [r.owner, admin, ADMIN]))
+    ok(r.roster("grant", [r.owner, admin, ADMIN]))
     # What the runtime refuses, a dishonest committee publishes anyway: the owner's entry deleted.
     tx = make_transaction(
         key=r.world.account_keys[r.operator], sender=r.operator, nonce=99, gas_limit=5_000_000, gas_payer=r.world.account("payer"),

@@ -63,3 +63,19 @@ class Bench:
         self.chain.apply_block(block)
         self.time += 500
         return entry, broken
+
+
+def ok(result: tuple[OpenEntry, list[str]]) -> OpenEntry:
+    """The entry of a transaction that succeeded and broke no rule."""
+    entry, broken = result
+    assert entry.ok, entry.error
+    assert broken == []
+    return entry
+
+
+def refused(result: tuple[OpenEntry, list[str]], rule: str, words: str) -> None:
+    """The transaction failed on ``rule`` with ``words`` in its error, and its entry is still well-formed."""
+    entry, broken = result
+    assert not entry.ok and entry.error is not None
+    assert entry.error.startswith(rule) and words in entry.error, entry.error
+    assert broken == []

@@ -260,24 +260,24 @@ def roster_write_problems(state: ChainState, write: RosterWrite, sender: bytes, 
     yield from (("MEM-3", reason) for reason in state.rekey_problems(write.enclave, records[0], change))
 
 
-@rule("MEM-2", "roster changes follow the join, removal and trait rules; the owner is never removed or demoted", ENTRY, (OpenEntry, MixedEntry))
-def check_mem_2_roster(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
+def _roster_violations(state: ChainState, block: Block, index: int, entry: Any, tools: Tools, rule_id: str) -> Iterator[Violation]:
+    """The violations of ``rule_id`` among everything wrong with the entry's roster changes."""
     if not state.roster_enclaves or not entry.updates:
         return
     for write in roster_writes(state, entry.updates):
-        for rule_id, reason in roster_write_problems(state, write, entry.tx.sender, tools.verify):
-            if rule_id == "MEM-2":
-                yield Violation("MEM-2", f"enclave {write.enclave}: {reason}", block.shard, block.height, index, entry.tx.id)
+        for found, reason in roster_write_problems(state, write, entry.tx.sender, tools.verify):
+            if found == rule_id:
+                yield Violation(rule_id, f"enclave {write.enclave}: {reason}", block.shard, block.height, index, entry.tx.id)
+
+
+@rule("MEM-2", "roster changes follow the join, removal and trait rules; the owner is never removed or demoted", ENTRY, (OpenEntry, MixedEntry))
+def check_mem_2_roster(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
+    yield from _roster_violations(state, block, index, entry, tools, "MEM-2")
 
 
 @rule("MEM-3", "a roster change that adds, removes or re-keys a member starts the next epoch with its key material", ENTRY, (OpenEntry, MixedEntry))
 def check_mem_3_epochs(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
-    if not state.roster_enclaves or not entry.updates:
-        return
-    for write in roster_writes(state, entry.updates):
-        for rule_id, reason in roster_write_problems(state, write, entry.tx.sender, tools.verify):
-            if rule_id == "MEM-3":
-                yield Violation("MEM-3", f"enclave {write.enclave}: {reason}", block.shard, block.height, index, entry.tx.id)
+    yield from _roster_violations(state, block, index, entry, tools, "MEM-3")
 
 
 @rule("MEM-1", "an enclave block is produced and signed only by MEMBERs seated on its shard at that height", BLOCK)
