@@ -147,3 +147,12 @@ def test_the_fast_check_refuses_floats_long_integers_and_repeated_keys() -> None
     assert not decode_canonical(b"\xcd\x00\x01")[1]  # 1 as uint16
     assert not decode_canonical(b"\x82\xa1a\x01\xa1a\x02")[1]  # key "a" twice
     assert not decode_canonical(b"\x82\xa1b\x01\xa1a\x02")[1]  # keys out of order
+
+
+def test_a_short_object_reference_is_malformed_bytes() -> None:
+    short = b"\xd4\x01\x00"  # extension type 1 holding one byte
+    with pytest.raises(ValueError, match="object reference of 1 bytes"):
+        decode(short)
+    with pytest.raises(ValueError):
+        decode_canonical(short)
+    assert not is_canonical(short)

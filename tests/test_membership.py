@@ -232,7 +232,7 @@ def test_one_roster_change_per_transaction() -> None:
     assert not outcome.entry.ok and "one roster change per transaction" in (outcome.entry.error or "")
 
 
-def test_key_material_for_the_wrong_change_isrefused() -> None:
+def test_key_material_for_the_wrong_change_is_refused() -> None:
     r = Roster.make()
     n, other = _new_node("n"), _new_node("other")
     node = node_id_for(n.public)

@@ -111,6 +111,8 @@ def encode(value: Any) -> bytes:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == OBJREF_EXT:
+        if len(data) != HASH_SIZE:  # malformed bytes, like any other: ValueError, as decode promises
+            raise ValueError(f"object reference of {len(data)} bytes; ids are {HASH_SIZE} (OBJ-1)")
         return ObjRef(data)
     raise ValueError(f"unknown extension type {code}")
 
