@@ -161,11 +161,10 @@ def _roster_call(call: NativeCall, target: bytes, obj: StoredObject, method: str
         after = _after(method, before, params)
         if method == ACCEPT:
             rekey = before.invite
-    actor_id = by if by is not None else node
-    actor = before if actor_id == node and by is None else entry_of(call.load(entry_id(enclave, actor_id)))
-    if by is not None and by == node and method == REMOVE:
-        actor = before  # a node leaving on its own
-    transition = Transition(method if method != BLOCK_NODE else BLOCK_NODE, node, before, after)
+    # Self operations (and a node removing itself) act as the node; the others as the admin ``by``.
+    actor_id = node if by is None else by
+    actor = before if actor_id == node else entry_of(call.load(entry_id(enclave, actor_id)))
+    transition = Transition(method, node, before, after)
     problem = mem_2_problem(transition, head=head, sender=call.sender, actor=actor, verify=call.verify)
     if problem is not None:
         raise ExecutionError("MEM-2", problem)
