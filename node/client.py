@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import trio
 
 from node.channel import Channel, connect
-from node.messages import GetObject, GetReceipt, GetStatus, ObjectReply, Receipt, Status
+from node.messages import MAX_OBJECTS_PER_REPLY, GetObject, GetObjects, GetReceipt, GetStatus, ObjectReply, ObjectsReply, Receipt, Status
 from node.wire import (
     AccountReply,
     BlockReply,
@@ -63,6 +63,7 @@ from node.wire import (
     TxReceipt,
 )
 from sagachain.core.keys import KeyPair
+from sagachain.core.objects import StoredObject
 from sagachain.core.tx import Transaction
 from sagachain.errors import InputError, SagaError
 
@@ -213,6 +214,17 @@ class Client:
 
     async def object(self, oid: bytes) -> ObjectReply:
         return await self._request(GetObject(id=oid), ObjectReply)
+
+    async def objects(self, account: bytes) -> dict[bytes, StoredObject]:
+        """Every public object ``account`` owns, fetched page by page (GetObjects)."""
+        found: dict[bytes, StoredObject] = {}
+        after = b""
+        while True:
+            reply = await self._request(GetObjects(account=account, after=after, limit=MAX_OBJECTS_PER_REPLY), ObjectsReply)
+            found.update(reply.objects)
+            if not reply.more or not reply.objects:
+                return found
+            after = max(reply.objects)
 
     async def block(self, shard: str, height: int) -> BlockReply:
         return await self._request(GetBlock(shard=shard, height=height), BlockReply)

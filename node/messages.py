@@ -26,6 +26,7 @@ from node.wire import Message, message
 from shards import committee
 
 MAX_BLOCKS_PER_REPLY = 64  # blocks in one ``blocks`` answer: keeps a reply well under the frame limit
+MAX_OBJECTS_PER_REPLY = 256  # objects in one ``objects`` answer
 
 
 # -- between committee members (SH-1) -------------------------------------------------
@@ -152,6 +153,29 @@ class ObjectReply(Message):
 
     id: bytes
     value: StoredObject | None
+
+
+@message("get_objects")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetObjects(Message):
+    """The public objects ``account`` owns with ids above ``after``, in id order, at most ``limit``
+    (a roster's entries and epochs, a mailbox's envelopes, the registry's records)."""
+
+    account: bytes
+    after: bytes = b""
+    limit: int = 256
+
+
+@message("objects")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectsReply(Message):
+    """Answer to GetObjects. ``more``: objects past the last one remain; ask again with it as ``after``.
+    An enclave account's objects are off-chain (MEM-4): the answer is empty for one."""
+
+    account: bytes
+    objects: dict[bytes, StoredObject]
+    more: bool
+
 
 
 @message("get_receipt")

@@ -48,6 +48,7 @@ from node.connections import Backoff, Link
 from node.enclave_replica import EnclaveReplica, changes_state
 from node.messages import (
     MAX_BLOCKS_PER_REPLY,
+    MAX_OBJECTS_PER_REPLY,
     Blocks,
     Consensus,
     EnclaveDelta,
@@ -57,10 +58,12 @@ from node.messages import (
     GetBlocks,
     GetEnclaveState,
     GetObject,
+    GetObjects,
     GetReceipt,
     GetStatus,
     L2LRequest,
     ObjectReply,
+    ObjectsReply,
     Receipt,
     Status,
     delta_from_wire,
@@ -382,6 +385,8 @@ class Node:
             chain = self.view.chain
             public = message.id in chain.objects
             link.send(ObjectReply(id=message.id, value=chain.objects[message.id] if public else None))
+        elif isinstance(message, GetObjects):
+            link.send(self._objects(message))
         elif isinstance(message, GetBlock):
             block = await self._db(self.store.block_at, message.shard, message.height)
             link.send(BlockReply(shard=message.shard, height=message.height, block=block))
@@ -478,6 +483,14 @@ class Node:
         if tx_id in self.pending:
             return Receipt(tx=tx_id, status="pending", shard=None, height=0, index=0, ok=None, rule=None, reason=None)
         return Receipt(tx=tx_id, status="unknown", shard=None, height=0, index=0, ok=None, rule=None, reason=None)
+
+    def _objects(self, message: GetObjects) -> ObjectsReply:
+        chain = self.view.chain
+        if chain.account_enclave(message.account) is not None:
+            return ObjectsReply(account=message.account, objects={}, more=False)
+        limit = max(0, min(message.limit, MAX_OBJECTS_PER_REPLY))
+        ids = sorted(oid for oid in chain.objects_of.get(message.account, ()) if oid > message.after)
+        return ObjectsReply(account=message.account, objects={oid: chain.objects[oid] for oid in ids[:limit]}, more=len(ids) > limit)
 
     def _account(self, account: bytes) -> AccountReply:
         chain = self.view.chain
