@@ -5,6 +5,8 @@ later is in it, so an operator backs up, moves or inspects a node by its
 directory alone:
 
     DIR/node.key      the Ed25519 seed, hex, file mode 0600 (refused if others can read it)
+    DIR/node.key.previous  seeds replaced by key rotations, oldest first (MEM-5); the node's id
+                      stays the one of its first key, and old epochs open with old seeds (MEM-3)
     DIR/node.toml     the configuration (below)
     DIR/node.sqlite   blocks, owned state, pending transactions, sealed enclave state
 
@@ -28,6 +30,7 @@ from sagachain.core.keys import KeyPair, hex32
 from sagachain.errors import InputError
 
 KEY_FILE = "node.key"
+PREVIOUS_KEYS_FILE = "node.key.previous"  # seeds a key rotation replaced, oldest first (``sagachain enclave rotate-key``)
 CONFIG_FILE = "node.toml"
 DATABASE_FILE = "node.sqlite"
 SEED_SIZE = 32
@@ -134,6 +137,17 @@ def load_key(directory: Path) -> KeyPair:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InputError(f"node key {path} is readable by others (mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`")
     return KeyPair(hex32(text, f"node key file {path}: its content", "an Ed25519 seed"))
+
+
+def load_previous_keys(directory: Path) -> list[KeyPair]:
+    """The node keys a rotation replaced, oldest first; none when the key never rotated."""
+    path = directory / PREVIOUS_KEYS_FILE
+    if not path.exists():
+        return []
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(f"previous node keys {path} are readable by others; run `chmod 600 {path}`")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [KeyPair(hex32(line, f"{path} line {i + 1}", "an Ed25519 seed")) for i, line in enumerate(lines)]
 
 
 def load_config(directory: Path) -> NodeConfig:

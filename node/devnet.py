@@ -10,10 +10,11 @@ Layout of a devnet directory ``DIR`` (see docs/DEVNET.md):
 
     DIR/devnet.json             what was made: spec, nodes (address, key, pid), accounts (ids, seeds)
     DIR/genesis.sgc             the genesis as a chain file (no blocks)
-    DIR/enclaves/E.sealed, E.key  the enclave's initial state and key, for ``sagachain audit`` (TX-6)
+    DIR/enclaves/E.sealed, E.key  the enclave's initial state and epoch 1's key, for ``sagachain audit`` (TX-6)
     DIR/nonces.json             the last nonce ``devnet load`` signed per account
     DIR/nodes/<node>/           a node's data directory (``node.config``), plus
-        enclave-E.key, enclave-E.genesis   for a member of enclave E
+        enclave-E.genesis       for a founding member of enclave E: the initial state, sealed
+                                under epoch 1's key (each member derives it, MEM-3)
         node.out                the process's stdout and stderr
 
 Planning (:func:`plan_devnet`) is pure apart from the free-port probe;
@@ -262,8 +263,7 @@ def write_devnet(plan: DevnetPlan, root: Path) -> dict[str, Any]:
     for node in plan.nodes:
         directory = root / node.dir
         init_node(directory, node_config(plan, node, root), seed=node.seed)
-        for enclave in node.enclaves:
-            _write_private(directory / f"enclave-{enclave}.key", world.enclave_keys[enclave].hex() + "\n")
+        for enclave in node.enclaves:  # sealed under epoch 1's key, which the member derives from its own seed
             (directory / f"enclave-{enclave}.genesis").write_bytes(sealed[enclave])
     record = {
         "version": RECORD_VERSION,

@@ -9,7 +9,7 @@ says which enclave shard heights the state reflects: the state is
 was down, or joined later) is *stale*: it builds no enclave block and asks
 a current member for the whole state (``get_enclave_state``).
 
-Pure: sealing takes the nonce from the caller.
+Pure: the driver seals and opens (under epoch keys, ``node.enclave_keys``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ def changes_state(block: Block) -> bool:
 class EnclaveReplica:
     enclave: str
     shards: tuple[str, ...]
-    key: bytes | None = None
     store: EnclaveStore = field(init=False)
     heads: dict[str, int] = field(default_factory=dict)
     has_state: bool = False
@@ -43,14 +42,13 @@ class EnclaveReplica:
         for shard in self.shards:
             self.heads.setdefault(shard, 0)
 
-    def install(self, store: EnclaveStore, heads: dict[str, int], key: bytes) -> None:
+    def install(self, store: EnclaveStore, heads: dict[str, int]) -> None:
         """Take a whole state (from the file, a genesis bundle or a member), in place: shard
         machines hold a reference to ``store``."""
         self.store.objects = dict(store.objects)
         self.store.private_code = dict(store.private_code)
         self.store.snapshots = {}
         self.heads = {s: heads.get(s, 0) for s in self.shards}
-        self.key = key
         self.has_state = True
 
     def current(self, chain_heads: dict[str, int]) -> bool:

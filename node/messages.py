@@ -8,8 +8,8 @@ catch up after a restart, and keep its enclave's off-chain state in step
 with the other members (MEM-4). Each is one registered dataclass here.
 
 Off-chain enclave data travels only in ``enclave_delta`` and
-``enclave_state``, whose payload is sealed under the enclave key inside the
-already encrypted channel, and only to nodes the sender has checked are
+``enclave_state``, whose payload is sealed under an epoch key (MEM-3) inside
+the already encrypted channel, and only to nodes the sender has checked are
 members of that enclave.
 """
 
@@ -100,9 +100,9 @@ class L2LRequest(Message):
 @message("enclave_delta")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnclaveDelta(Message):
-    """The off-chain writes of one enclave block, sealed under the enclave key.
+    """The off-chain writes of one enclave block, sealed under the key of ``epoch`` (MEM-3).
 
-    ``sealed`` opens (SecretBox, the enclave key) to the canonical list
+    ``sealed`` opens (SecretBox, the epoch key) to the canonical list
     ``[[object id, StoredObject or nil], ...]`` the block's transactions wrote.
     A member applies it when the block with ``block_hash`` is final.
     """
@@ -111,6 +111,7 @@ class EnclaveDelta(Message):
     shard: str
     height: int
     block_hash: bytes
+    epoch: int
     sealed: bytes
 
 
@@ -125,15 +126,14 @@ class GetEnclaveState(Message):
 @message("enclave_state")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnclaveState(Message):
-    """Answer to GetEnclaveState: the state as of ``heads`` (each enclave shard's height).
-
-    ``key`` is the enclave key; ``sealed`` the state bundle sealed under it. Until
-    epoch keys (MEM-3) replace it, one key per enclave serves every member.
-    """
+    """Answer to GetEnclaveState: the state as of ``heads`` (each enclave shard's height),
+    sealed under the key of ``epoch``, the sender's latest. No key travels: a member derives
+    it from the roster's public key material (MEM-3), so a node that joined opens the
+    current state and nothing sealed before its epoch."""
 
     enclave: str
     heads: dict[str, int]
-    key: bytes
+    epoch: int
     sealed: bytes
 
 

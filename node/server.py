@@ -43,8 +43,9 @@ import trio
 from node.admission import admission_problem
 from node.chainview import ChainView, Refusal
 from node.channel import Channel, accept, connect
-from node.config import DATABASE_FILE, NodeConfig, load_config, load_key
+from node.config import DATABASE_FILE, NodeConfig, load_config, load_key, load_previous_keys
 from node.connections import Backoff, Link
+from node.enclave_keys import EnclaveKeys
 from node.enclave_replica import EnclaveReplica, changes_state
 from node.messages import (
     MAX_BLOCKS_PER_REPLY,
@@ -115,7 +116,7 @@ MAX_REFORWARD = 60.0
 REQUESTS = 0.25  # seconds between L2L request rounds of a shard
 DIAL_BACKOFF = (0.2, 5.0)  # first and longest wait between dials of a peer
 MAX_HANDSHAKES = 64  # handshakes in progress at once
-TOPICS = ("blocks", "transfers", "roster")
+TOPICS = ("blocks", "transfers", "roster", "mail")
 FORGED = frozenset({"bad signature", "the block's producer did not sign it", "qc holds a bad signature"})  # committee refusals
 REFUSED_KEPT = 10_000  # refused transaction ids remembered for receipts
 READY_FILE = "node.ready"
@@ -151,7 +152,8 @@ class Node:
         self.dir = directory
         self.config: NodeConfig = load_config(directory)
         self.key: KeyPair = load_key(directory)
-        self.node_id = node_id_for(self.key.public)
+        self.seeds = [k.seed for k in load_previous_keys(directory)] + [self.key.seed]
+        self.node_id = node_id_for(KeyPair(self.seeds[0]).public)  # a rotated key keeps the node's id (MEM-5)
         database = directory / DATABASE_FILE
         if not database.is_file():
             raise InputError(f"{database} does not exist; create the node with `sagachain node init {directory} --genesis CHAIN`")
@@ -183,10 +185,13 @@ class Node:
             chain.apply_block(block)
             self.view.restored(block)
         self.replicas: dict[str, EnclaveReplica] = {}
+        self.epoch_keys: dict[str, EnclaveKeys] = {}
         for enclave in self.config.enclaves:
             record = chain.enclaves.get(enclave)
             if record is None:
                 raise InputError(f"{self.dir}: config names enclave {enclave!r}, which is not in the genesis {sorted(chain.enclaves)}")
+            self.epoch_keys[enclave] = EnclaveKeys(enclave, self.node_id, self.seeds)
+            self.epoch_keys[enclave].follow(chain)
             self.replicas[enclave] = self._load_replica(enclave, record.shards, record.state_commitment)
         self.served: dict[str, ServedShard] = {}
         for sid in self.config.shards:
@@ -213,20 +218,21 @@ class Node:
             self.pending[tx.id] = (tx, 0.0, REFORWARD)
 
     def _load_replica(self, enclave: str, shards: tuple[str, ...], commitment: bytes) -> EnclaveReplica:
+        """The state from the file, sealed under the epoch key it names; else the genesis bundle,
+        sealed under epoch 1's key, for a founding member. A node holding neither asks a member."""
         replica = EnclaveReplica(enclave, shards)
-        key_file = self.dir / f"enclave-{enclave}.key"
-        key = bytes.fromhex(key_file.read_text().strip()) if key_file.is_file() else None
+        keys = self.epoch_keys[enclave].keys
         sealed = self.store.enclave_state(enclave)
         heads_raw = self.store.meta(f"enclave-heads/{enclave}")
-        if sealed is not None and heads_raw is not None and key is not None:
-            replica.install(EnclaveStore.unseal(key, sealed.sealed), decode(heads_raw), key)
-        elif key is not None and (self.dir / f"enclave-{enclave}.genesis").is_file():
-            state = EnclaveStore.unseal(key, (self.dir / f"enclave-{enclave}.genesis").read_bytes())
+        epoch_raw = self.store.meta(f"enclave-epoch/{enclave}")
+        bundle = self.dir / f"enclave-{enclave}.genesis"
+        if sealed is not None and heads_raw is not None and epoch_raw is not None and decode(epoch_raw) in keys:
+            replica.install(EnclaveStore.unseal(keys[decode(epoch_raw)], sealed.sealed), decode(heads_raw))
+        elif 1 in keys and bundle.is_file():
+            state = EnclaveStore.unseal(keys[1], bundle.read_bytes())
             if state.commitment() != commitment:
-                raise InputError(f"{self.dir}/enclave-{enclave}.genesis does not match the genesis commitment of "
-                                 f"enclave {enclave}; it belongs to another chain")
-            replica.install(state, {}, key)
-        replica.key = key
+                raise InputError(f"{bundle} does not match the genesis commitment of enclave {enclave}; it belongs to another chain")
+            replica.install(state, {})
         return replica
 
     # -- running -------------------------------------------------------------------
@@ -570,8 +576,8 @@ class Node:
             served.need = None
             return
         enclave = machine.enclave
-        if enclave is not None and not self.replicas[enclave].current(self.view.heads):
-            return  # a stale replica would build on old state; wait for the whole state
+        if enclave is not None and (not self.replicas[enclave].current(self.view.heads) or self.epoch_keys[enclave].latest() is None):
+            return  # a stale replica would build on old state (wait for the whole state); without the key, send no delta
         proposal = machine.build(now_ms(), self.node_id)
         self._collect_refusals(served)
         if proposal is None:
@@ -593,21 +599,26 @@ class Node:
     # -- enclave state ---------------------------------------------------------------------------
 
     def _send_delta(self, enclave: str, block: Block, writes: dict[bytes, StoredObject | None]) -> None:
-        replica = self.replicas[enclave]
-        assert replica.key is not None
-        sealed = bytes(nacl.secret.SecretBox(replica.key).encrypt(encode(delta_to_wire(writes))))
-        message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, sealed=sealed)
+        latest = self.epoch_keys[enclave].latest()
+        if latest is None:
+            return  # no longer a member: nothing of the enclave's leaves this node
+        epoch, key = latest
+        sealed = bytes(nacl.secret.SecretBox(key).encrypt(encode(delta_to_wire(writes))))
+        message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, epoch=epoch, sealed=sealed)
         for member in set(self._enclave_members(enclave)) - {self.node_id}:
             self._send_to(member, message)
 
     def _on_delta(self, link: Link, message: EnclaveDelta) -> None:
         replica = self.replicas.get(message.enclave)
-        if replica is None or replica.key is None or link.node_id not in self._enclave_members(message.enclave):
+        if replica is None or link.node_id not in self._enclave_members(message.enclave):
             return
+        key = self.epoch_keys[message.enclave].keys.get(message.epoch)
+        if key is None:
+            return  # an epoch this node does not hold (yet): its state will come whole from a member
         try:
-            writes = delta_from_wire(decode(nacl.secret.SecretBox(replica.key).decrypt(message.sealed)), "enclave_delta")
+            writes = delta_from_wire(decode(nacl.secret.SecretBox(key).decrypt(message.sealed)), "enclave_delta")
         except (nacl.exceptions.CryptoError, ValueError, WireError) as exc:
-            raise ProtocolError(f"enclave delta for {message.enclave} does not open with the enclave key: {exc}", rule="MEM-4") from None
+            raise ProtocolError(f"enclave delta for {message.enclave} does not open with the key of epoch {message.epoch}: {exc}", rule="MEM-4") from None
         replica.keep(message.block_hash, writes)
 
     def _on_state_request(self, link: Link, message: GetEnclaveState) -> None:
@@ -627,11 +638,13 @@ class Node:
                                      if link.node_id in self.view.chain.nodes else b"", "change": "refused", "reason": reason})
             link.send(ErrorMessage(code=REQUEST, reason=reason, rule="MEM-1"))
             return
-        if not replica.current(self.view.heads) or replica.key is None:
+        latest = self.epoch_keys[enclave].latest()
+        if not replica.current(self.view.heads) or latest is None:
             link.send(ErrorMessage(code=REQUEST, reason=f"the state of {enclave} here is not current; ask another member", rule=None))
             return
-        sealed = replica.store.seal(replica.key, os.urandom(24))
-        link.send(EnclaveState(enclave=enclave, heads=dict(replica.heads), key=replica.key, sealed=sealed))
+        epoch, key = latest
+        sealed = replica.store.seal(key, os.urandom(24))
+        link.send(EnclaveState(enclave=enclave, heads=dict(replica.heads), epoch=epoch, sealed=sealed))
         log.info("sent the state of enclave %s to member %s", enclave, name)
         self._publish("roster", {"enclave": enclave, "node": members[link.node_id], "change": "joined", "reason": None})
 
@@ -643,17 +656,15 @@ class Node:
             return
         if any(message.heads.get(s, 0) < self.view.heads.get(s, 0) for s in replica.shards):
             return  # older than our chain: the deltas in between are gone; ask again later
+        key = self.epoch_keys[message.enclave].keys.get(message.epoch)
+        if key is None:
+            return  # sealed under an epoch this node's chain has not reached: ask again later
         try:
-            state = EnclaveStore.unseal(message.key, message.sealed)
+            state = EnclaveStore.unseal(key, message.sealed)
         except SagaError as exc:
             raise ProtocolError(f"enclave state from {link.name}: {exc}", rule="MEM-4") from None
-        replica.install(state, message.heads, message.key)
-        key_file = self.dir / f"enclave-{message.enclave}.key"
-        if not key_file.exists():
-            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as out:
-                out.write(message.key.hex() + "\n")
-        log.info("joined enclave %s: state received from %s as of %s", message.enclave, link.name, message.heads)
+        replica.install(state, message.heads)
+        log.info("joined enclave %s: state received from %s as of %s, sealed under epoch %d", message.enclave, link.name, message.heads, message.epoch)
 
     # -- the ledger --------------------------------------------------------------------------------
 
@@ -684,9 +695,13 @@ class Node:
         sealed: dict[str, bytes] = {}
         meta: dict[str, bytes] = {}
         for enclave, replica in self.replicas.items():
-            if block.shard in replica.shards and replica.on_final(block) and replica.key is not None:
-                sealed[enclave] = replica.store.seal(replica.key, os.urandom(24))
+            changed = block.shard in replica.shards and replica.on_final(block)
+            opened = self._follow_epochs(enclave)
+            latest = self.epoch_keys[enclave].latest()
+            if replica.has_state and latest is not None and (changed or opened):
+                sealed[enclave] = replica.store.seal(latest[1], os.urandom(24))  # at rest under the newest key (MEM-4)
                 meta[f"enclave-heads/{enclave}"] = encode(dict(replica.heads))
+                meta[f"enclave-epoch/{enclave}"] = encode(latest[0])
         for served in self.served.values():
             if block.shard == served.machine.id:
                 served.queued -= {e.tx.id for e in block.tx_entries()}
@@ -717,6 +732,21 @@ class Node:
                     self._send_to(peer, FinalBlock(block=block))
         self._announce(block)
 
+    def _follow_epochs(self, enclave: str) -> list[int]:
+        """Take up the epochs the roster started; log what this node gained or lost (MEM-3)."""
+        keys = self.epoch_keys[enclave]
+        before = keys.epoch
+        opened = keys.follow(self.view.chain)
+        for epoch, reason in sorted(keys.refused.items()):
+            if before < epoch <= keys.epoch:
+                log.error("enclave %s epoch %d: the key material does not open consistently for this node (MEM-3): %s", enclave, epoch, reason)
+        if keys.epoch > before:
+            if keys.latest() is not None:
+                log.info("enclave %s: holds the key of epoch %d", enclave, keys.epoch)
+            elif before in keys.keys or before == 0:
+                log.warning("enclave %s: no key for epoch %d: this node is no longer a MEMBER (MEM-3)", enclave, keys.epoch)
+        return opened
+
     def _object_updates(self, block: Block) -> dict[bytes, StoredObject | None]:
         """The stored objects of the accounts the block touched: kept for accounts our shards own."""
         chain = self.view.chain
@@ -744,6 +774,11 @@ class Node:
             elif isinstance(entry, AcquireEntry):
                 self._publish("transfers", {"account": entry.account, "from": entry.release.shard, "to": block.shard,
                                             "shard": block.shard, "height": block.height, "stage": "acquire"})
+        if any("mail" in sub.topics for sub in self.subscribers):
+            from node.mail_events import mail_events
+
+            for data in mail_events(block):
+                self._publish("mail", data)
 
     def _publish(self, topic: str, data: dict[str, Any]) -> None:
         for sub in list(self.subscribers):
@@ -832,7 +867,8 @@ class Node:
             }
         peers = [{"name": self.names.get(node_id_for(k), p.address), "address": p.address,
                   "connected": node_id_for(k) in self.links} for k, p in self.peer_keys.items()]
-        enclaves = {e: {"current": r.current(self.view.heads), "heads": dict(r.heads), "shards": list(r.shards)}
+        enclaves = {e: {"current": r.current(self.view.heads), "heads": dict(r.heads), "shards": list(r.shards),
+                        "epoch": self.epoch_keys[e].epoch, "holds_key": self.epoch_keys[e].latest() is not None}
                     for e, r in self.replicas.items()}
         return {"name": self.config.name, "node_key": self.key.public, "shards": shards, "peers": peers,
                 "enclaves": enclaves, "pending": len(self.pending), "served": list(self.served)}

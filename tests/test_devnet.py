@@ -145,19 +145,27 @@ def test_node_directories_hold_key_config_database_and_pinned_peers(made, plan) 
         assert (directory / "node.sqlite").is_file()
 
 
-def test_enclave_members_get_the_key_and_the_initial_state_others_nothing(made, plan) -> None:  # type: ignore[no-untyped-def]
+def test_enclave_members_derive_epoch_one_and_open_the_initial_state_others_nothing(made, plan) -> None:  # type: ignore[no-untyped-def]
+    """No key file is handed out: each founding member derives epoch 1's key from the roster's
+    public key material and its own seed (MEM-3), and that key opens its genesis bundle."""
+    from node.enclave_keys import EnclaveKeys
+    from sagachain.core.ledger import ChainState
+    from sagachain.core.objects import node_id_for
+
     root, _ = made
+    chain = ChainState(plan.world.genesis)
     commitment = next(e.state_commitment for e in plan.world.genesis.enclaves if e.id == "E")
     for node in plan.nodes:
         directory = root / node.dir
+        keys = EnclaveKeys("E", node_id_for(bytes.fromhex(node.node_key)), [node.seed])
+        keys.follow(chain)
         if not node.enclaves:
             assert not list(directory.glob("enclave-*"))
+            assert keys.latest() is None  # a public shard's node holds no epoch key
             continue
-        key_file = directory / "enclave-E.key"
-        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-        key = bytes.fromhex(key_file.read_text().strip())
-        assert key == plan.world.enclave_keys["E"]
-        store = EnclaveStore.unseal(key, (directory / "enclave-E.genesis").read_bytes())
+        assert not (directory / "enclave-E.key").exists()
+        assert keys.latest() == (1, plan.world.enclave_keys["E"])
+        store = EnclaveStore.unseal(keys.keys[1], (directory / "enclave-E.genesis").read_bytes())
         assert store.commitment() == commitment
     assert (root / "enclaves" / "E.sealed").read_bytes() == (root / plan.nodes[-1].dir / "enclave-E.genesis").read_bytes()
 

@@ -101,10 +101,21 @@ def test_no_enclave_state_or_private_code_in_any_public_byte(tmp_path: Path) -> 
     # the control: the canaries are real, and the members do hold them (sealed)
     from shards.enclave_store import EnclaveStore
 
+    from node.enclave_keys import EnclaveKeys
+    from sagachain.core.encoding import decode
+    from sagachain.core.ledger import ChainState
+    from sagachain.core.objects import node_id_for
+
     member = next(n for n in record["nodes"] if "E" in n["enclaves"])
-    key = bytes.fromhex((root / member["dir"] / "enclave-E.key").read_text().strip())
+    seed = bytes.fromhex((root / member["dir"] / "node.key").read_text().strip())
     with NodeStore.open(root / member["dir"] / DATABASE_FILE) as store:
         sealed = store.enclave_state("E")
-        assert sealed is not None
-        state = EnclaveStore.unseal(key, sealed.sealed)
+        epoch = store.meta("enclave-epoch/E")
+        chain = ChainState(store.genesis())
+        for stored in store.blocks():
+            chain.apply_block(stored.block)
+    assert sealed is not None and epoch is not None
+    keys = EnclaveKeys("E", node_id_for(bytes.fromhex(member["node_key"])), [seed])
+    keys.follow(chain)
+    state = EnclaveStore.unseal(keys.keys[decode(epoch)], sealed.sealed)
     assert state_canaries[0] in state.to_bytes() and CODE_CANARY in state.to_bytes()
