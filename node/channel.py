@@ -275,12 +275,15 @@ class _Handshake:
 
 
 async def connect(
-    stream: trio.abc.Stream, key: KeyPair, expected: bytes | None = None, *, timeout: float = HANDSHAKE_TIMEOUT
+    stream: trio.abc.Stream, key: KeyPair, expected: bytes | Callable[[bytes], str | None] | None = None, *,
+    timeout: float = HANDSHAKE_TIMEOUT,
 ) -> Channel:
     """Open a channel as the initiator over ``stream`` (which the channel then owns).
 
     ``expected`` pins the responder's node key (MEM-5): another key is
-    refused loudly, before this side signs anything. On any failure the
+    refused loudly, before this side signs anything. A node passes a judge
+    instead (the key presented -> why it is refused, or None), because a key
+    the roster records as a rotation of the pinned one is accepted. On any failure the
     stream is closed and :class:`ProtocolError` raised; a refusal by the
     responder is a :class:`PeerError` carrying its reason.
     """
@@ -289,13 +292,15 @@ async def connect(
     async def steps() -> Channel:
         mine = await side.send(side.hello)
         peer, theirs = await side.receive(Hello)
-        if expected is not None and peer.node_key != expected:
-            raise ProtocolError(
-                f"peer presented node key {peer.node_key.hex()}, but {expected.hex()} is pinned for it; "
-                "refusing: if the node rotated its key, the roster must record the rotation before the pin changes",
-                rule="MEM-5",
-                code=PINNED_KEY,
-            )
+        if callable(expected):
+            problem = expected(peer.node_key)
+        elif expected is not None and peer.node_key != expected:
+            problem = (f"peer presented node key {peer.node_key.hex()}, but {expected.hex()} is pinned for it; "
+                       "refusing: if the node rotated its key, the roster must record the rotation before the pin changes")
+        else:
+            problem = None
+        if problem is not None:
+            raise ProtocolError(problem, rule="MEM-5", code=PINNED_KEY)
         version = highest_common(VERSIONS, peer.versions)
         if version is None:
             raise ProtocolError(

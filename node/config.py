@@ -38,10 +38,12 @@ SEED_SIZE = 32
 
 @dataclass(frozen=True)
 class Peer:
-    """Another node: where to reach it and the node key it must present (pinned, MEM-5)."""
+    """Another node: where to reach it and the node key it must present (pinned, MEM-5).
+
+    Without ``node_key`` the key is trusted on first contact and pinned from then on."""
 
     address: str  # host:port
-    node_key: str  # Ed25519 public key, hex
+    node_key: str = ""  # Ed25519 public key, hex; empty: pin on first contact
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,13 @@ class NodeConfig:
         if not isinstance(data.get("name"), str) or not data["name"]:
             raise InputError(f"{where}: `name` must be a non-empty string")
         try:
-            peers = tuple(Peer(address=str(p["address"]), node_key=str(p["node_key"])) for p in data.get("peers", []))
-        except (KeyError, TypeError):
-            raise InputError(f"{where}: each [[peers]] entry needs `address` and `node_key`") from None
+            peers = tuple(Peer(address=str(p["address"]), node_key=str(p.get("node_key", ""))) for p in data.get("peers", []))
+        except (KeyError, TypeError, AttributeError):
+            raise InputError(f"{where}: each [[peers]] entry needs an `address` (and may pin a `node_key`)") from None
         for peer in peers:
             _check_address(peer.address, where)
-            hex32(peer.node_key, f"{where}: node key", "an Ed25519 public key")
+            if peer.node_key:
+                hex32(peer.node_key, f"{where}: node key", "an Ed25519 public key")
         config = cls(
             name=data["name"],
             listen=str(data.get("listen", "127.0.0.1:0")),

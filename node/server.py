@@ -43,7 +43,7 @@ import trio
 from node.admission import admission_problem
 from node.chainview import ChainView, Refusal
 from node.channel import Channel, accept, connect
-from node.config import DATABASE_FILE, NodeConfig, load_config, load_key, load_previous_keys
+from node.config import DATABASE_FILE, NodeConfig, Peer, load_config, load_key, load_previous_keys
 from node.connections import Backoff, Link
 from node.enclave_keys import EnclaveKeys
 from node.enclave_replica import EnclaveReplica, changes_state
@@ -71,6 +71,7 @@ from node.messages import (
     delta_to_wire,
 )
 from node.metrics import NodeMetrics
+from node.pins import PinBook
 from node.storage import NodeStore
 from node.wire import (
     REQUEST,
@@ -111,6 +112,7 @@ TICK = 0.05  # seconds between ticks of a shard with work
 # which carry whole blocks, most of their decoding.
 TIMEOUTS = cm.Timeouts(propose=300, prevote=200, precommit=200, increment=100, resend=2_000)
 SYNC = 1.0  # seconds between catch-up requests
+NON_MEMBER_ASKS = 10  # a node holding no epoch key asks for enclave state every this many catch-up rounds (to hear MEM-1)
 REFORWARD = 3.0  # seconds a pending transaction waits before it is handed to its committee again
 MAX_REFORWARD = 60.0
 REQUESTS = 0.25  # seconds between L2L request rounds of a shard
@@ -119,6 +121,8 @@ MAX_HANDSHAKES = 64  # handshakes in progress at once
 TOPICS = ("blocks", "transfers", "roster", "mail")
 FORGED = frozenset({"bad signature", "the block's producer did not sign it", "qc holds a bad signature"})  # committee refusals
 REFUSED_KEPT = 10_000  # refused transaction ids remembered for receipts
+PIN = "pin/"  # meta key prefix: a node id (hex) -> the key pinned for it (MEM-5)
+PIN_ADDRESS = "pin-address/"  # meta key prefix: a peer address -> the node id first met there
 READY_FILE = "node.ready"
 LOG_FILE = "node.log"
 
@@ -169,10 +173,13 @@ class Node:
         self.refused: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self.handshakes = trio.Semaphore(MAX_HANDSHAKES)
         self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block, bytes | None]](10_000)
-        self.peer_keys = {bytes.fromhex(p.node_key): p for p in self.config.peers}
-        self.peer_ids = {node_id_for(k): k for k in self.peer_keys}
         self.names = {n.id: n.name for n in self.genesis.nodes}
         self._restore()
+        chain = self.view.chain
+        self.pins = PinBook({bytes.fromhex(k.removeprefix(PIN)): v for k, v in self.store.meta_items(PIN).items()})
+        self.dialed = {k.removeprefix(PIN_ADDRESS): v for k, v in self.store.meta_items(PIN_ADDRESS).items()}  # address -> node
+        self.configured = {bytes.fromhex(p.node_key) for p in self.config.peers if p.node_key}
+        self.peer_ids = {self.pins.node_of(k, chain) for k in self.configured} | set(self.dialed.values())
 
     # -- start-up ------------------------------------------------------------------
 
@@ -193,29 +200,72 @@ class Node:
             self.epoch_keys[enclave] = EnclaveKeys(enclave, self.node_id, self.seeds)
             self.epoch_keys[enclave].follow(chain)
             self.replicas[enclave] = self._load_replica(enclave, record.shards, record.state_commitment)
-        self.served: dict[str, ServedShard] = {}
-        for sid in self.config.shards:
-            record = chain.shards.get(sid)
-            if record is None:
-                raise InputError(f"{self.dir}: config names shard {sid!r}, which is not in the genesis {sorted(chain.shards)}")
-            if self.node_id not in record.committee:
-                raise InputError(f"{self.dir}: this node's key is not in the committee of shard {sid} (SH-1); "
-                                 "remove the shard from node.toml or use the key the genesis names")
-            if record.enclave is not None and record.enclave not in self.replicas:
-                raise InputError(f"{self.dir}: shard {sid} belongs to enclave {record.enclave}; add it to `enclaves` in node.toml")
+        self.machines: dict[str, ShardMachine] = {}  # every shard this node may serve, seated or not
+        for sid in self._servable(chain):
+            record = chain.shards[sid]
             replica = self.replicas[record.enclave].store if record.enclave else None
             machine = ShardMachine(record, chain, store=replica)
             for block in stored:
                 machine.on_final(block)
-            keys = {nid: chain.nodes[nid].public_key for nid in record.committee}
-            machine_committee = cm.CommitteeMachine(
-                shard=sid, committee=record.committee, public_keys=keys, node_id=self.node_id, key=self.key,
-                validate=lambda block, sid=sid: self._validate(sid, block), height=self.view.heads[sid] + 1,
-                ready=lambda block, sid=sid: self._ready(sid, block), timeouts=TIMEOUTS,
-            )
-            self.served[sid] = ServedShard(machine, machine_committee)
+            self.machines[sid] = machine
+        self.served: dict[str, ServedShard] = {}  # the shards whose committee this node sits on now
+        self._reseat(now_ms(), starting=True)
         for tx in self.store.pending():
             self.pending[tx.id] = (tx, 0.0, REFORWARD)
+
+    def _servable(self, chain: ChainState) -> list[str]:
+        """The public shards of the config, whose genesis committee must hold this node, and every
+        shard of the config's enclaves: whether this node sits on one is the roster's to say (MEM-1)."""
+        shards = []
+        for sid in self.config.shards:
+            record = chain.shards.get(sid)
+            if record is None:
+                raise InputError(f"{self.dir}: config names shard {sid!r}, which is not in the genesis {sorted(chain.shards)}")
+            if record.enclave is not None:
+                if record.enclave not in self.replicas:
+                    raise InputError(f"{self.dir}: shard {sid} belongs to enclave {record.enclave}; add it to `enclaves` in node.toml")
+                continue
+            if self.node_id not in record.committee:
+                raise InputError(f"{self.dir}: this node's key is not in the committee of shard {sid} (SH-1); "
+                                 "remove the shard from node.toml or use the key the genesis names")
+            if len(self.seeds) > 1:
+                raise InputError(f"{self.dir}: this node's key was rotated, but it serves public shard {sid}, whose genesis "
+                                 "committee fixes its key (SH-1); remove the shard from node.toml")
+            shards.append(sid)
+        for enclave in self.config.enclaves:
+            shards.extend(chain.enclaves[enclave].shards)
+        return shards
+
+    def _reseat(self, now: int, starting: bool = False) -> None:
+        """Follow the roster's seats (MEM-1): sit on an enclave shard the roster seats this node on,
+        leave one it no longer does, and start a new committee machine when the committee of the
+        next height differs from the running one. Public committees never change."""
+        chain = self.view.chain
+        for sid, machine in self.machines.items():
+            height = self.view.heads[sid] + 1
+            committee, keys = chain.committee_at(sid, height)
+            served = self.served.get(sid)
+            if served is not None and served.committee.committee == committee and served.committee.public_keys == keys:
+                continue
+            if self.node_id not in committee:
+                if served is not None:
+                    del self.served[sid]
+                    log.info("shard %s: this node's seat ended at height %d (MEM-1)", sid, height)
+                continue
+            machine_committee = cm.CommitteeMachine(
+                shard=sid, committee=committee, public_keys=dict(keys), node_id=self.node_id, key=self.key,
+                validate=lambda block, sid=sid: self._validate(sid, block), height=height,
+                ready=lambda block, sid=sid: self._ready(sid, block), timeouts=TIMEOUTS,
+            )
+            if served is None:
+                self.served[sid] = ServedShard(machine, machine_committee)
+                if not starting:
+                    log.info("shard %s: the roster seats this node from height %d (MEM-1)", sid, height)
+                    self.nursery.start_soon(self._drive, sid)
+            else:
+                served.committee, served.need = machine_committee, None
+                log.info("shard %s: committee of %d from height %d (MEM-1)", sid, len(committee), height)
+                self._act(sid, machine_committee.start(now))
 
     def _load_replica(self, enclave: str, shards: tuple[str, ...], commitment: bytes) -> EnclaveReplica:
         """The state from the file, sealed under the epoch key it names; else the genesis bundle,
@@ -254,8 +304,8 @@ class Node:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(trio.serve_listeners, self._accept, listeners)
-            for key, peer in self.peer_keys.items():
-                nursery.start_soon(self._dial, key, peer.address)
+            for peer in self.config.peers:
+                nursery.start_soon(self._dial, peer)
             nursery.start_soon(self._ledger)
             for sid in self.served:
                 nursery.start_soon(self._drive, sid)
@@ -284,31 +334,67 @@ class Node:
                 self.metrics.dropped.labels(exc.code).inc()
                 log.info("dropped an incoming connection during the handshake: %s", exc)
                 return
-        await self._serve(channel, outgoing=False)
+        node = self._known_node(channel.peer)
+        problem = self.pins.judge(node, channel.peer, self.view.chain) if node is not None else None
+        self._save_pins()
+        if problem is not None:
+            self.metrics.dropped.labels("pinned-key").inc()
+            log.error("refused an incoming connection (MEM-5): %s", problem)
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(channel)
+            return
+        await self._serve(channel, outgoing=False, node_id=node)
 
-    async def _dial(self, key: bytes, address: str) -> None:
+    def _known_node(self, key: bytes) -> bytes | None:
+        """The node an incoming key speaks for, if it is one this node knows of (pinned, on the
+        genesis, on a roster, or a configured peer's key); None for a client."""
+        chain = self.view.chain
+        node = self.pins.node_of(key, chain)
+        on_roster = any(e.node == node for enclave in chain.seats for e in chain.roster_entries(enclave))
+        return node if node in self.pins.pins or node in chain.nodes or key in self.configured or on_roster else None
+
+    def _judge_dialed(self, peer: Peer, key: bytes) -> str | None:
+        """MEM-5 for a peer this node dialed: the key must be the one pinned for the node at that
+        address (its configured key names it; without one, the first key met there does)."""
+        chain = self.view.chain
+        configured = bytes.fromhex(peer.node_key) if peer.node_key else key
+        node = self.dialed.get(peer.address) or self.pins.node_of(configured, chain)
+        problem = self.pins.judge(node, key, chain)
+        if problem is None and self.dialed.get(peer.address) != node:
+            self.dialed[peer.address] = node
+            self.peer_ids.add(node)
+            self.nursery.start_soon(self._db, self.store.set_meta, PIN_ADDRESS + peer.address, node)
+        self._save_pins()
+        return problem
+
+    def _save_pins(self) -> None:
+        for node, key in self.pins.changed.items():
+            log.info("pinned key %s for node %s (MEM-5)", key.hex()[:16], self.names.get(node, node.hex()[:12]))
+            self.nursery.start_soon(self._db, self.store.set_meta, PIN + node.hex(), key)
+        self.pins.changed.clear()
+
+    async def _dial(self, peer: Peer) -> None:
         wait = DIAL_BACKOFF[0]
-        host, port = address.rsplit(":", 1)
+        host, port = peer.address.rsplit(":", 1)
         while True:
             try:
                 stream = await trio.open_tcp_stream(host, int(port))
-                channel = await connect(stream, self.key, expected=key)
+                channel = await connect(stream, self.key, expected=lambda key: self._judge_dialed(peer, key))
                 wait = DIAL_BACKOFF[0]
-                await self._serve(channel, outgoing=True)
+                await self._serve(channel, outgoing=True, node_id=self.dialed[peer.address])
             except (OSError, ProtocolError) as exc:
-                log.debug("peer %s: %s", address, exc)
+                log.debug("peer %s: %s", peer.address, exc)
                 if isinstance(exc, ProtocolError) and exc.rule == "MEM-5":
-                    log.error("peer %s presented another node key than the pinned one (MEM-5): %s", address, exc)
+                    log.error("refused peer %s (MEM-5): %s", peer.address, exc.message)
             await trio.sleep(wait)
             wait = min(DIAL_BACKOFF[1], wait * 2)
 
-    async def _serve(self, channel: Channel, outgoing: bool) -> None:
-        """Read one connection's messages until it closes or breaks the protocol."""
-        node_id = node_id_for(channel.peer)
-        is_peer = node_id in self.peer_ids
-        name = self.names.get(node_id, f"client {channel.peer.hex()[:12]}") if is_peer else f"client {channel.peer.hex()[:12]}"
-        link = Link.open(channel, name, node_id if is_peer else None)
-        if is_peer and (outgoing or node_id not in self.links):
+    async def _serve(self, channel: Channel, outgoing: bool, node_id: bytes | None) -> None:
+        """Read one connection's messages until it closes or breaks the protocol; ``node_id`` is
+        the node the connection's key speaks for (MEM-5), None for a client."""
+        name = self.names.get(node_id, node_id.hex()[:12]) if node_id is not None else f"client {channel.peer.hex()[:12]}"
+        link = Link.open(channel, name, node_id)
+        if node_id is not None and (outgoing or node_id not in self.links):
             self.links[node_id] = link
             self.metrics.peers.set(len(self.links))
         try:
@@ -345,7 +431,8 @@ class Node:
             link.send(message)
 
     def _members(self, shard: str) -> tuple[bytes, ...]:
-        return self.view.chain.shards[shard].committee
+        """Who signs ``shard``'s next block: its genesis committee, or an enclave shard's seats (MEM-1)."""
+        return self.view.chain.committee_at(shard, self.view.heads[shard] + 1)[0]
 
     def _enclave_members(self, enclave: str) -> dict[bytes, bytes]:
         """The enclave's MEMBERs and their node keys (MEM-1): its roster, or without one its genesis committees."""
@@ -702,15 +789,16 @@ class Node:
                 sealed[enclave] = replica.store.seal(latest[1], os.urandom(24))  # at rest under the newest key (MEM-4)
                 meta[f"enclave-heads/{enclave}"] = encode(dict(replica.heads))
                 meta[f"enclave-epoch/{enclave}"] = encode(latest[0])
-        for served in self.served.values():
-            if block.shard == served.machine.id:
-                served.queued -= {e.tx.id for e in block.tx_entries()}
-                for height in sorted(h for h in served.mine if h <= block.height):
-                    mine = served.mine.pop(height)
-                    if mine.block.hash != block.hash:
-                        served.machine.on_rejected(mine)  # its work goes back; what another block took is dropped below
-            served.machine.on_final(block)
-            served.machine.forget_final()
+        served = self.served.get(block.shard)
+        if served is not None:
+            served.queued -= {e.tx.id for e in block.tx_entries()}
+            for height in sorted(h for h in served.mine if h <= block.height):
+                mine = served.mine.pop(height)
+                if mine.block.hash != block.hash:
+                    served.machine.on_rejected(mine)  # its work goes back; what another block took is dropped below
+        for machine in self.machines.values():
+            machine.on_final(block)
+            machine.forget_final()
         updates = self._object_updates(block)
         await self._db(self.store.append_final, block, updates, sealed, meta)
         for tx_id in [e.tx.id for e in block.tx_entries()]:
@@ -722,7 +810,6 @@ class Node:
             self.metrics.committed.labels(entry.kind).inc()
         if block.header.producer == self.node_id:
             self.metrics.produced.labels(block.shard).inc()
-        served = self.served.get(block.shard)
         if served is not None:
             if block.height >= served.committee.height:
                 served.need = None
@@ -730,6 +817,7 @@ class Node:
             for peer in self.peer_ids:
                 if peer not in self._members(block.shard):
                     self._send_to(peer, FinalBlock(block=block))
+        self._reseat(now_ms())
         self._announce(block)
 
     def _follow_epochs(self, enclave: str) -> list[int]:
@@ -792,10 +880,13 @@ class Node:
     # -- periodic work ----------------------------------------------------------------------------------
 
     async def _drive(self, sid: str) -> None:
+        """Tick a seated shard's machines; ends when the roster takes the seat away."""
         served = self.served[sid]
         self._act(sid, served.committee.start(now_ms()))
         while True:
             await trio.sleep(TICK)
+            if self.served.get(sid) is not served:
+                return  # the seat ended (and maybe began again, with a driver of its own)
             machine, committee = served.machine, served.committee
             working = bool(machine.queue or machine.incoming or machine.grants or machine.deploys or machine.specials)
             if not (working or committee.busy):
@@ -832,7 +923,8 @@ class Node:
             for shard, height in self.view.heads.items():
                 link.send(GetBlocks(shard=shard, from_height=height + 1, limit=MAX_BLOCKS_PER_REPLY))
             for enclave, replica in self.replicas.items():
-                if not replica.current(self.view.heads):
+                holds_key = self.epoch_keys[enclave].latest() is not None
+                if not replica.current(self.view.heads) and (holds_key or turn % NON_MEMBER_ASKS == 0):
                     members = [n for n in sorted(self._enclave_members(enclave)) if n in self.links and n != self.node_id]
                     if members:
                         self.links[members[turn % len(members)]].send(GetEnclaveState(enclave=enclave))
@@ -865,8 +957,11 @@ class Node:
                 "round": served.committee.round if served else 0,
                 "waiting": sum(1 for s, _ in self.view.waiting if s == shard),
             }
-        peers = [{"name": self.names.get(node_id_for(k), p.address), "address": p.address,
-                  "connected": node_id_for(k) in self.links} for k, p in self.peer_keys.items()]
+        peers = []
+        for peer in self.config.peers:
+            node = self.dialed.get(peer.address) or (self.pins.node_of(bytes.fromhex(peer.node_key), self.view.chain) if peer.node_key else None)
+            peers.append({"name": self.names.get(node, peer.address) if node else peer.address, "address": peer.address,
+                          "connected": node in self.links})
         enclaves = {e: {"current": r.current(self.view.heads), "heads": dict(r.heads), "shards": list(r.shards),
                         "epoch": self.epoch_keys[e].epoch, "holds_key": self.epoch_keys[e].latest() is not None}
                     for e, r in self.replicas.items()}

@@ -372,6 +372,11 @@ class NodeStore:
         row = self._db.execute("SELECT seq, sealed FROM enclave_states WHERE enclave = ?", (enclave,)).fetchone()
         return None if row is None else SealedState(enclave, int(row[0]), bytes(row[1]))
 
+    def meta_items(self, prefix: str) -> dict[str, bytes]:
+        """Every setting whose key starts with ``prefix`` (the node's pinned peer keys, for one)."""
+        rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)).fetchall()
+        return {key: value for key, value in rows}
+
     def meta(self, key: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])

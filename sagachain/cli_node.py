@@ -29,7 +29,7 @@ def node() -> None:
 @click.option("--genesis", default="", help="Path of the chain's genesis (a chain file).")
 @click.option("--shard", "shards", multiple=True, help="A shard whose committee this node serves; repeatable.")
 @click.option("--enclave", "enclaves", multiple=True, help="An enclave this node is a member of; repeatable.")
-@click.option("--peer", "peers", multiple=True, metavar="HOST:PORT=NODEKEY", help="A peer and its pinned node key (hex); repeatable.")
+@click.option("--peer", "peers", multiple=True, metavar="HOST:PORT[=NODEKEY]", help="A peer and its pinned node key (hex); without a key, the key it first presents is pinned (MEM-5); repeatable.")
 @click.option("--metrics", default="", metavar="HOST:PORT", help="Serve Prometheus metrics here (port 0: any free port); default: off.")
 def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[str, ...], enclaves: tuple[str, ...], peers: tuple[str, ...], metrics: str) -> None:
     """Create DIRECTORY with a new node key (mode 0600) and its config file node.toml.
@@ -37,7 +37,8 @@ def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[st
     \b
     Example:
         sagachain node init nodes/n1 --name n1 --listen 127.0.0.1:7101 --shard P0 \\
-            --peer 127.0.0.1:7102=3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29
+            --peer 127.0.0.1:7102=3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29 \
+            --peer 127.0.0.1:7103
     """
     from node.config import NodeConfig, Peer, init_node
 
@@ -45,9 +46,7 @@ def init(directory: Path, name: str, listen: str, genesis: str, shards: tuple[st
     try:
         parsed = []
         for spec in peers:
-            address, sep, key = spec.partition("=")
-            if not sep:
-                raise InputError(f"--peer {spec!r}: write HOST:PORT=NODEKEY")
+            address, _, key = spec.partition("=")
             parsed.append(Peer(address=address, node_key=key))
         config = NodeConfig(name=name, listen=listen, genesis=genesis, shards=shards, enclaves=enclaves, peers=tuple(parsed), metrics=metrics)
         NodeConfig.from_toml(config.to_toml(), "the options")  # the same checks a config file gets

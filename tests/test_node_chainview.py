@@ -91,7 +91,7 @@ def test_an_enclave_replica_follows_the_chain_with_deltas_and_turns_stale_withou
     changing = [b for b in enclave_blocks if changes_state(b)]
     assert changing, "the small scenario runs enclave transactions on acme/0"
     replica = EnclaveReplica("acme", ("acme/0",))
-    replica.install(run.initial["acme"], {}, b"k" * 32)
+    replica.install(run.initial["acme"], {})
     assert replica.current({"acme/0": 0})
     first = changing[0]
     for block in enclave_blocks:

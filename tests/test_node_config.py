@@ -42,7 +42,7 @@ def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
         ("name = ", "not valid TOML"),
         ('name = "n"\ncolour = "red"', "unknown setting"),
         ('name = "n"\nlisten = "localhost"', "host:port"),
-        ('name = "n"\n[[peers]]\naddress = "127.0.0.1:1"', "address` and `node_key"),
+        ('name = "n"\n[[peers]]\nnode_key = "00"', "needs an `address`"),
         ('name = "n"\n[[peers]]\naddress = "127.0.0.1:1"\nnode_key = "zz"', "64 hex digits"),
         ('listen = "127.0.0.1:1"', "name"),
     ],
@@ -51,6 +51,11 @@ def test_bad_config_files_name_the_problem(tmp_path: Path, text: str, message: s
     (tmp_path / CONFIG_FILE).write_text(text)
     with pytest.raises(InputError, match=message):
         load_config(tmp_path)
+
+
+def test_a_peer_without_a_key_is_pinned_on_first_contact(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_FILE).write_text('name = "n"\n[[peers]]\naddress = "127.0.0.1:1"\n')
+    assert load_config(tmp_path).peers[0].node_key == ""
 
 
 def test_node_init_and_status_commands(tmp_path: Path) -> None:
@@ -62,7 +67,9 @@ def test_node_init_and_status_commands(tmp_path: Path) -> None:
     assert shown.exit_code == 0 and "P0" in shown.output and "127.0.0.1:7102" in shown.output
     again = runner.invoke(main, ["node", "init", str(tmp_path / "n1"), "--name", "x"])
     assert again.exit_code == 2
-    bad_peer = runner.invoke(main, ["node", "init", str(tmp_path / "n2"), "--name", "n2", "--peer", "127.0.0.1:1"])
+    unpinned = runner.invoke(main, ["node", "init", str(tmp_path / "n2"), "--name", "n2", "--peer", "127.0.0.1:1"])
+    assert unpinned.exit_code == 0 and load_config(tmp_path / "n2").peers[0].node_key == ""  # pinned on first contact
+    bad_peer = runner.invoke(main, ["node", "init", str(tmp_path / "n5"), "--name", "n5", "--peer", "127.0.0.1=00"])
     assert bad_peer.exit_code == 2
     with_metrics = runner.invoke(main, ["node", "init", str(tmp_path / "n3"), "--name", "n3", "--metrics", "127.0.0.1:9101"])
     assert with_metrics.exit_code == 0 and load_config(tmp_path / "n3").metrics == "127.0.0.1:9101"
