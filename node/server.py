@@ -623,9 +623,13 @@ class Node:
         enclave block its off-chain delta (sent before the proposal, but maybe not yet read)."""
         if self.view.missing(block) is not None:
             return False
-        if changes_state(block):
-            replica = self.replicas.get(self.view.chain.shard_enclave(sid) or "")
-            return replica is not None and block.hash in replica.deltas
+        enclave = self.view.chain.shard_enclave(sid)
+        if changes_state(block) and enclave is not None:
+            if self.epoch_keys[enclave].latest() is None:
+                # removed, yet seated until a block of this shard sees the removal (``committee_at``):
+                # it judges the block's public part only, for it may not read what the block wrote
+                return True
+            return block.hash in self.replicas[enclave].deltas
         return True
 
     def _validate(self, sid: str, block: Block) -> str | None:
