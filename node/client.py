@@ -70,7 +70,7 @@ from sagachain.errors import InputError, SagaError
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connection and the handshake together
 SEND_TIMEOUT = 30.0  # seconds one request may take to leave: longer means the node stopped reading
 EVENT_BUFFER = 4096  # events a subscription holds unread before it is ended as too slow
-TOPICS = ("blocks", "transfers", "roster")  # what the node publishes (docs/CLIENT.md)
+TOPICS = ("blocks", "transfers", "roster", "mail")  # what the node publishes (docs/CLIENT.md)
 START_HINT = "is the node running? start it with `sagachain node start DIR`, or check --node / SAGACHAIN_NODE"
 
 R = TypeVar("R", bound=Message)

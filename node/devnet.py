@@ -44,6 +44,7 @@ from blake3 import blake3
 from node.config import NodeConfig, Peer, init_node
 from sagachain.core.chainfile import write_chain
 from sagachain.core.keys import KeyPair
+from sagachain.core.roster import BURN_ON_READ
 from sagachain.errors import InputError, SagaError
 from sagachain.sim.recipes import people
 from sagachain.sim.scenario import Scenario
@@ -58,6 +59,10 @@ OUTPUT_FILE = "node.out"
 LOG_FILE = "node.log"
 ENCLAVE = "E"
 VAULT_CLASS = "Treasury"
+OPERATOR_BALANCE = 10**9  # E.operator signs and pays for roster transactions (`sagachain enclave`), key material included
+IDENTITY_PREFIX = "id"  # identities id0, id1, ...: mailbox owners (docs/CLIENT.md, `sagachain mailbox`)
+IDENTITY_DEVICES = 2
+IDENTITY_BALANCE = 1_000_000
 RECORD_VERSION = 1
 NONCE_SIZE = 24  # SecretBox nonce
 
@@ -87,6 +92,8 @@ class DevnetSpec:
     accounts: int = 8
     enclave_accounts: int = 2
     seed: int = 1
+    identities: int = 0
+    spare_nodes: int = 0  # nodes on no committee, following enclave E: candidates to apply (MEM-2)
 
     def check(self) -> None:
         """Refuse shapes that cannot make a working devnet, saying which option to change."""
@@ -98,26 +105,34 @@ class DevnetSpec:
             raise InputError(f"--nodes-per-shard {self.nodes_per_shard}: a committee needs at least one node (4 tolerate one fault, SH-1)")
         if self.accounts < 2:
             raise InputError(f"--accounts {self.accounts}: transfers need at least two public accounts; pass --accounts 2 or more")
+        if self.spare_nodes < 0:
+            raise InputError(f"--spare-nodes {self.spare_nodes} must be 0 or more")
         if self.enclave_accounts < 0:
             raise InputError(f"--enclave-accounts {self.enclave_accounts} must be 0 or more")
         if self.enclave_accounts and not self.enclave_shards:
             raise InputError(f"--enclave-accounts {self.enclave_accounts} needs an enclave: pass --enclave-shards 1 or more, or --enclave-accounts 0")
+        if self.identities < 0:
+            raise InputError(f"--identities {self.identities} must be 0 or more (MBX-1)")
 
 
 def build_scenario(spec: DevnetSpec) -> Scenario:
     """The devnet's declarations, as a simulator scenario: public shards P0.., enclave E with
     shards E/0.., funded people user0.., and vaults vault0.. of the ``Treasury`` class spread
-    over the enclave's shards. ``devnet load`` rebuilds the same scenario for its workload."""
+    over the enclave's shards, and identities id0.. with two devices each (``id0.dev0``,
+    ``id0.dev1``) and a burn-on-read mailbox, registered (MBX-1, REG-1). ``devnet load``
+    rebuilds the same scenario for its workload."""
     spec.check()
     s = Scenario(spec.seed, name="devnet")
     s.public_shards(spec.shards, nodes=spec.nodes_per_shard)
     people(s, spec.accounts)
     if spec.enclave_shards:
-        shards = s.enclave(ENCLAVE, shards=spec.enclave_shards, nodes=spec.nodes_per_shard)
+        shards = s.enclave(ENCLAVE, shards=spec.enclave_shards, nodes=spec.nodes_per_shard, operator_balance=OPERATOR_BALANCE)
         admin = s.enclave_account(ENCLAVE, f"{ENCLAVE}_admin")
         s.private_class(ENCLAVE, VAULT_CLASS, vault_class(ENCLAVE), owner=admin)
         for i in range(spec.enclave_accounts):
             s.enclave_account(ENCLAVE, f"vault{i}", cls=VAULT_CLASS, shard=shards[i % len(shards)], total=0, entries=0, paid=0)
+    for i in range(spec.identities):  # funded like the people: `devnet load` may pick them as senders too
+        s.identity(f"{IDENTITY_PREFIX}{i}", devices=IDENTITY_DEVICES, balance=IDENTITY_BALANCE, retention=BURN_ON_READ)
     return s
 
 
@@ -153,7 +168,7 @@ class DevnetPlan:
 
     @property
     def enclaves(self) -> list[str]:
-        return [e.id for e in self.world.genesis.enclaves]
+        return plan_enclaves(self.world)
 
 
 def node_dir_name(name: str) -> str:
@@ -196,7 +211,7 @@ def plan_devnet(spec: DevnetSpec, base_port: int | None = None, metrics: bool = 
     genesis = world.genesis
     records = {n.id: n for n in genesis.nodes}
     seats = [(shard, member) for shard in genesis.shards for member in shard.committee]
-    listen, metric = plan_ports(len(seats), base_port, metrics)
+    listen, metric = plan_ports(len(seats) + spec.spare_nodes, base_port, metrics)
     nodes = []
     for i, (shard, member) in enumerate(seats):
         key = world.node_keys[member]
@@ -213,6 +228,14 @@ def plan_devnet(spec: DevnetSpec, base_port: int | None = None, metrics: bool = 
             shards=(shard.id,),
             enclaves=(shard.enclave,) if shard.enclave else (),
         ))
+    for i in range(spec.spare_nodes):  # keys the genesis does not know: they join through the roster
+        key = KeyPair.derive(genesis.chain_id, "node", f"spare{i}")
+        at = len(seats) + i
+        nodes.append(NodePlan(
+            name=f"spare{i}", dir=f"{NODES_DIR}/spare{i}", listen=f"127.0.0.1:{listen[at]}",
+            metrics=f"127.0.0.1:{metric[at]}" if metric else "", node_key=key.public.hex(), seed=key.seed,
+            shards=(), enclaves=tuple(plan_enclaves(world)),
+        ))
     accounts = []
     for record in genesis.accounts:
         key = world.account_keys.get(record.id)
@@ -220,6 +243,10 @@ def plan_devnet(spec: DevnetSpec, base_port: int | None = None, metrics: bool = 
             continue  # rosters, mailboxes and the registry act only through their native methods: no key
         accounts.append(AccountPlan(record.name, record.id.hex(), key.seed.hex(), record.enclave, record.shard))
     return DevnetPlan(spec, world, nodes, accounts)
+
+
+def plan_enclaves(world: World) -> list[str]:
+    return [e.id for e in world.genesis.enclaves]
 
 
 def enclave_nonce(enclave: str) -> bytes:
@@ -263,7 +290,7 @@ def write_devnet(plan: DevnetPlan, root: Path) -> dict[str, Any]:
     for node in plan.nodes:
         directory = root / node.dir
         init_node(directory, node_config(plan, node, root), seed=node.seed)
-        for enclave in node.enclaves:  # sealed under epoch 1's key, which the member derives from its own seed
+        for enclave in node.enclaves if node.shards else ():  # founders: sealed under epoch 1's key, which each derives
             (directory / f"enclave-{enclave}.genesis").write_bytes(sealed[enclave])
     record = {
         "version": RECORD_VERSION,

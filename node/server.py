@@ -70,6 +70,7 @@ from node.messages import (
     delta_from_wire,
     delta_to_wire,
 )
+from node.mail_events import mail_events
 from node.metrics import NodeMetrics
 from node.pins import PinBook
 from node.storage import NodeStore
@@ -252,8 +253,9 @@ class Node:
                     del self.served[sid]
                     log.info("shard %s: this node's seat ended at height %d (MEM-1)", sid, height)
                 continue
-            machine_committee = cm.CommitteeMachine(
-                shard=sid, committee=committee, public_keys=dict(keys), node_id=self.node_id, key=self.key,
+            signer = next((KeyPair(seed) for seed in self.seeds if KeyPair(seed).public == keys.get(self.node_id)), self.key)
+            machine_committee = cm.CommitteeMachine(  # signs with the key the roster holds for it at that height (MEM-5)
+                shard=sid, committee=committee, public_keys=dict(keys), node_id=self.node_id, key=signer,
                 validate=lambda block, sid=sid: self._validate(sid, block), height=height,
                 ready=lambda block, sid=sid: self._ready(sid, block), timeouts=TIMEOUTS,
             )
@@ -866,9 +868,7 @@ class Node:
             elif isinstance(entry, AcquireEntry):
                 self._publish("transfers", {"account": entry.account, "from": entry.release.shard, "to": block.shard,
                                             "shard": block.shard, "height": block.height, "stage": "acquire"})
-        if any("mail" in sub.topics for sub in self.subscribers):
-            from node.mail_events import mail_events
-
+        if any("mail" in sub.topics for sub in self.subscribers):  # MBX-4: envelopes arrived, acknowledged, purged
             for data in mail_events(block):
                 self._publish("mail", data)
 

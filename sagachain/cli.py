@@ -12,7 +12,9 @@ from rich.console import Console
 from sagachain import __version__
 from sagachain.errors import InputError
 from sagachain.cli_devnet import devnet
+from sagachain.cli_enclave import enclave
 from sagachain.cli_leakage import leakage
+from sagachain.cli_mailbox import mailbox, registry
 from sagachain.cli_node import node
 from sagachain.cli_run import run
 from sagachain.cli_sweep import sweep
@@ -164,6 +166,9 @@ main.add_command(sweep)
 main.add_command(node)
 main.add_command(devnet)
 main.add_command(tx)
+main.add_command(enclave)
+main.add_command(mailbox)
+main.add_command(registry)
 
 
 if __name__ == "__main__":

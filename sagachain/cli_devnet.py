@@ -42,13 +42,15 @@ def devnet() -> None:
 @click.option("--nodes-per-shard", default=4, show_default=True, type=int, help="Committee size of every shard; each member is one process.")
 @click.option("--accounts", default=8, show_default=True, type=int, help="Funded public accounts user0, user1, ...")
 @click.option("--enclave-accounts", default=2, show_default=True, type=int, help="Vaults vault0, ... of enclave E (class Treasury).")
+@click.option("--identities", default=0, show_default=True, type=int, help="Identities id0, ... each with devices idN.dev0, idN.dev1 and a burn-on-read mailbox (`sagachain mailbox`).")
+@click.option("--spare-nodes", default=0, show_default=True, type=int, help="Nodes spare0, ... on no committee, following enclave E: candidates for `sagachain enclave apply`.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the genesis and every key.")
 @click.option("--base-port", type=int, default=None, help="Listen on BASE+i and serve metrics on BASE+N+i (N nodes); default: free ports.")
 @click.option("--metrics/--no-metrics", default=True, show_default=True, help="Give each node a Prometheus metrics address.")
 @click.option("--fresh", is_flag=True, help="Delete a stopped devnet in --dir first (refused while it runs).")
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds to wait for every node to be ready.")
-def up(root: Path, shards: int, enclave_shards: int, nodes_per_shard: int, accounts: int, enclave_accounts: int,
-       seed: int, base_port: int | None, metrics: bool, fresh: bool, timeout: float) -> None:
+def up(root: Path, shards: int, enclave_shards: int, nodes_per_shard: int, accounts: int, enclave_accounts: int, identities: int,
+       spare_nodes: int, seed: int, base_port: int | None, metrics: bool, fresh: bool, timeout: float) -> None:
     """Make a genesis, one data directory per committee member, and start every node.
 
     Writes DIR/genesis.sgc, DIR/devnet.json (nodes, addresses, keys, pids,
@@ -61,11 +63,12 @@ def up(root: Path, shards: int, enclave_shards: int, nodes_per_shard: int, accou
     Example:
         sagachain devnet up --dir devnet --shards 1 --enclave-shards 1 --nodes-per-shard 4
         sagachain devnet up --dir devnet --fresh --shards 2 --enclave-shards 0 --base-port 7100
+        sagachain devnet up --dir devnet --fresh --enclave-shards 0 --nodes-per-shard 2 --identities 2
     """
     from node import devnet as dn
 
     console = Console()
-    spec = dn.DevnetSpec(shards, enclave_shards, nodes_per_shard, accounts, enclave_accounts, seed)
+    spec = dn.DevnetSpec(shards, enclave_shards, nodes_per_shard, accounts, enclave_accounts, seed, identities=identities, spare_nodes=spare_nodes)
     try:
         with Progress(TextColumn("[bold]starting nodes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:

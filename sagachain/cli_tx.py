@@ -268,13 +268,13 @@ def block(shard: str, height: int, address: str | None, node_key: str | None, as
 
 
 @tx.command("watch")
-@click.option("--topic", "topics", multiple=True, type=click.Choice(["blocks", "transfers", "roster"]), help="A topic to follow; repeatable (default: blocks).")
+@click.option("--topic", "topics", multiple=True, type=click.Choice(["blocks", "transfers", "roster", "mail"]), help="A topic to follow; repeatable (default: blocks).")
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many events (default: until interrupted).")
 @node_option
 @pin_option
 @json_option
 def watch(topics: tuple[str, ...], count: int | None, address: str | None, node_key: str | None, as_json: bool) -> None:
-    """Print the node's events as they come: new blocks, account transfers, enclave roster changes.
+    """Print the node's events as they come: new blocks, account transfers, enclave roster changes, mailbox envelopes.
 
     With --json, one JSON object per line (topic, seq, data; bytes as hex).
 

@@ -40,6 +40,7 @@ class DevnetAccount:
 class DevnetNode:
     address: str
     node_key: str | None  # hex
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Devnet:
     directory: Path
     accounts: dict[str, DevnetAccount]
     nodes: tuple[DevnetNode, ...]  # the first is the default --node, with its key pinned
+    enclaves: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, directory: Path) -> Devnet:
@@ -60,15 +62,16 @@ class Devnet:
                 for a in data["accounts"]
             }
             nodes = tuple(
-                DevnetNode(address=str(n["address"]), node_key=str(n.get("node_key") or "") or None)
+                DevnetNode(address=str(n["address"]), node_key=str(n.get("node_key") or "") or None, name=str(n.get("name") or ""))
                 for n in data.get("nodes", [])
                 if isinstance(n, dict) and n.get("address")
             )
+            enclaves = tuple(str(e) for e in data.get("enclaves") or ())
         except OSError as exc:
             raise InputError(f"--devnet {directory}: cannot read {path}: {exc.strerror}; give the directory a devnet was created in") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"--devnet {directory}: {path} is not a devnet description ({type(exc).__name__}: {exc}); it needs an \"accounts\" list of name, id, seed, enclave") from None
-        return cls(directory=directory, accounts=accounts, nodes=nodes)
+        return cls(directory=directory, accounts=accounts, nodes=nodes, enclaves=enclaves)
 
     def account(self, name: str, what: str) -> DevnetAccount:
         if name not in self.accounts:
@@ -131,20 +134,7 @@ def build_transaction(args: SendArgs, chain_nonce: int | None = None) -> tuple[T
     ``--nonce`` the transaction takes one past it (or past the devnet's record, if higher).
     """
     devnet = Devnet.load(args.devnet) if args.devnet is not None else None
-    if args.from_name is not None and devnet is None:
-        raise InputError(f"--from {args.from_name}: names need --devnet DIR (or give --sender and --key-seed/--key-file)")
-    if (args.key_seed is not None) + (args.key_file is not None) + (args.from_name is not None) != 1:
-        raise InputError("give exactly one of --key-seed HEX, --key-file PATH, or --devnet DIR --from NAME: the key that signs")
-    if devnet is not None and args.from_name is not None:
-        chosen = devnet.account(args.from_name, "--from")
-        key, sender = KeyPair(chosen.seed), chosen.id
-        if args.sender is not None and devnet.resolve(args.sender, "--sender") != sender:
-            raise InputError(f"--sender {args.sender} differs from --from {args.from_name}; give one of them")
-    else:
-        if args.sender is None:
-            raise InputError("--sender ACCOUNT_ID_HEX is required with --key-seed/--key-file (the account that signs)")
-        key = KeyPair(_read_seed(args.key_seed, args.key_file))
-        sender = devnet.resolve(args.sender, "--sender") if devnet else hex_id(args.sender, "--sender")
+    key, sender = resolve_signer(devnet, args.from_name, args.key_seed, args.key_file, args.sender)
     resolve = devnet.resolve if devnet is not None else hex_id
     payer = sender if args.payer is None else resolve(args.payer, "--payer")
     aliases: dict[str, bytes] = {}
@@ -157,14 +147,34 @@ def build_transaction(args: SendArgs, chain_nonce: int | None = None) -> tuple[T
         aliases[alias] = resolve(value, f"--account {alias}")
     if not args.script.strip():
         raise InputError("--script is empty; give the SagaPython the transaction runs, e.g. \"a.pay(b, 10)\"")
-    nonce = args.nonce
-    if nonce is None:
-        if devnet is None and chain_nonce is None:
-            raise InputError("--nonce N is required when the node's last nonce for the sender is not known; "
-                             "give one above the sender's last (1 for a fresh account)")
-        nonce = max(devnet.last_nonce(sender) if devnet is not None else 0, chain_nonce or 0) + 1
+    nonce = args.nonce if args.nonce is not None else next_nonce(devnet, sender, chain_nonce)
     tx = make_transaction(key=key, sender=sender, nonce=nonce, gas_limit=args.gas_limit, gas_payer=payer, accounts=aliases, script=args.script)
     return tx, devnet
+
+
+def resolve_signer(devnet: Devnet | None, from_name: str | None, key_seed: str | None, key_file: Path | None, sender: str | None) -> tuple[KeyPair, bytes]:
+    """The key that signs and the account it signs as, from ``--devnet/--from``, or a seed and ``--sender``."""
+    if from_name is not None and devnet is None:
+        raise InputError(f"--from {from_name}: names need --devnet DIR (or give --sender and --key-seed/--key-file)")
+    if (key_seed is not None) + (key_file is not None) + (from_name is not None) != 1:
+        raise InputError("give exactly one of --key-seed HEX, --key-file PATH, or --devnet DIR --from NAME: the key that signs")
+    if devnet is not None and from_name is not None:
+        chosen = devnet.account(from_name, "--from")
+        if sender is not None and devnet.resolve(sender, "--sender") != chosen.id:
+            raise InputError(f"--sender {sender} differs from --from {from_name}; give one of them")
+        return KeyPair(chosen.seed), chosen.id
+    if sender is None:
+        raise InputError("--sender ACCOUNT_ID_HEX is required with --key-seed/--key-file (the account that signs)")
+    key = KeyPair(_read_seed(key_seed, key_file))
+    return key, devnet.resolve(sender, "--sender") if devnet else hex_id(sender, "--sender")
+
+
+def next_nonce(devnet: Devnet | None, sender: bytes, chain_nonce: int | None) -> int:
+    """One past the sender's last nonce: the node's final one (``chain_nonce``), or the devnet's record if higher."""
+    if devnet is None and chain_nonce is None:
+        raise InputError("--nonce N is required when the node's last nonce for the sender is not known; "
+                         "give one above the sender's last (1 for a fresh account)")
+    return max(devnet.last_nonce(sender) if devnet is not None else 0, chain_nonce or 0) + 1
 
 
 def _read_seed(seed_hex: str | None, key_file: Path | None) -> bytes:

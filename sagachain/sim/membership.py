@@ -5,7 +5,7 @@ A scenario declares roster actions (``s.roster``, ``s.churn``;
 enclave it runs one action at a time, and sends an action's next transaction
 only once the previous one is final (or failed). Every transaction is an
 ordinary signed ``Transaction`` whose script calls a native method of the
-enclave's roster account (``core.system.call_script``), signed and paid by
+enclave's roster account (``core.roster_calls.roster_script``), signed and paid by
 ``<enclave>.operator``, the account that acts for every node of the enclave in
 the simulator; the owner node is the admin (``by``). So MEM-2 and MEM-3 judge
 each change exactly as they judge a node's: the removal of the owner fails.
@@ -51,11 +51,11 @@ from sagachain.core.roster import (
     epoch_id,
     epoch_of,
     head_of,
-    key_proof_message,
     read_rekey,
     roster_id,
 )
-from sagachain.core.system import call_script
+from sagachain.core.roster_calls import ROSTER_ALIAS, Value, gas_limit, key_proof, roster_change, roster_script, takes_rekey
+from sagachain.core.system import ROSTER_METHODS
 from sagachain.core.tx import Transaction, make_transaction
 from sagachain.sim.membership_report import EpochChange, MembershipLog, Refusal
 from sagachain.sim.network import Network
@@ -75,9 +75,6 @@ from sagachain.sim.roster_actions import (
 if TYPE_CHECKING:
     from sagachain.sim.runner import Simulation
 
-# Gas of a roster transaction beyond its script's bytes and the key material it stores twice at
-# most (an invite's escrow in the entry, then the epoch record): head, entry, call, log.
-GAS_HEADROOM = 20_000
 _RULE = re.compile(r"^([A-Z]+-\d+):")
 
 
@@ -243,7 +240,7 @@ class MembershipDriver:
         method = run.methods[0]
         owner = next((e.node for e in chain.roster_entries(enclave) if e.has(OWNER)), b"")
         build_us = 0.0
-        if method in ("invite", "approve", "join", "remove", "block", "rotate"):
+        if takes_rekey(method):
             change = self._change(run, method)
             if change is not None:
                 rekey, _ = chain.schedules[enclave].commit(change, self.entropy)
@@ -255,44 +252,33 @@ class MembershipDriver:
         proof = b""
         if run.key is not None:
             node = run.node if method == "rotate" else node_id_for(run.key.public)
-            proof = run.key.sign(key_proof_message(enclave, node, run.key.public, operator))
-        seats = list(run.action.seats)
-        args: dict[str, list[bytes | str | int | list[str]]] = {
-            "apply": [run.key.public if run.key else b"", proof, seats],
-            "invite": [owner, run.key.public if run.key else b"", proof, operator, seats, run.rekey],
-            "accept": [run.node],
-            "approve": [owner, run.node, run.rekey],
-            "join": [run.key.public if run.key else b"", proof, seats, run.rekey],
-            "remove": [owner, run.node, run.rekey],
-            "block": [owner, run.node, run.rekey],
-            "rotate": [run.node, run.key.public if run.key else b"", proof, run.rekey],
-            "grant": [owner, run.node, ADMIN],
-            "revoke": [owner, run.node, ADMIN],
+            proof = key_proof(enclave, node, run.key, operator)
+        values: dict[str, Value] = {
+            "by": owner,
+            "node": run.node,
+            "key": run.key.public if run.key else b"",
+            "proof": proof,
+            "account": operator,
+            "shards": list(run.action.seats),
+            "rekey": run.rekey,
+            "trait": ADMIN,
         }
-        script = call_script("roster", method, args[method])
+        script = roster_script(method, {name: values[name] for name in ROSTER_METHODS[method]})
         tx = make_transaction(
             key=self.world.account_keys[operator],
             sender=operator,
             nonce=self._nonce(operator),
-            gas_limit=len(script.encode()) + 4 * len(run.rekey) + GAS_HEADROOM,
+            gas_limit=gas_limit(script, run.rekey),
             gas_payer=operator,
-            accounts={"roster": roster_id(enclave)},
+            accounts={ROSTER_ALIAS: roster_id(enclave)},
             script=script,
         )
         run.tx = tx
         self.sim.events.after(math.ceil(build_us / 1000), lambda: self._submit(run, tx))
 
     def _change(self, run: _Run, method: str) -> Change | None:
-        if method in ("invite", "approve", "join"):
-            assert run.key is not None
-            return Change(op="add", node=run.node, key=run.key.public)
-        if method == "rotate":
-            assert run.key is not None
-            return Change(op="rotate", node=run.node, key=run.key.public)
         entry = entry_of(self.sim.chain.objects.get(entry_id(run.action.enclave, run.node)))
-        if method == "block" and (entry is None or entry.state != MEMBER):
-            return None
-        return Change(op="remove", node=run.node)
+        return roster_change(method, run.node, entry, run.key.public if run.key else b"")
 
     def _seal_us(self, rekey: Rekey) -> float:
         costs = self.sim.costs
