@@ -67,6 +67,11 @@ class PinBook:
                 "roster records a rotation from the pinned key to this one; refusing the connection (MEM-5). If the "
                 "operator rotated the key, wait until the rotation is final, or remove the pin deliberately")
 
+    def configure(self, node: bytes, key: bytes) -> None:
+        """A key the operator wrote into the config is the node's pin until the roster moves it."""
+        if node not in self.pins:
+            self._pin(node, key)
+
     def _pin(self, node: bytes, key: bytes) -> None:
         self.pins[node] = key
         self.changed[node] = key

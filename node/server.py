@@ -180,6 +180,8 @@ class Node:
         self.pins = PinBook({bytes.fromhex(k.removeprefix(PIN)): v for k, v in self.store.meta_items(PIN).items()})
         self.dialed = {k.removeprefix(PIN_ADDRESS): v for k, v in self.store.meta_items(PIN_ADDRESS).items()}  # address -> node
         self.configured = {bytes.fromhex(p.node_key) for p in self.config.peers if p.node_key}
+        for key in self.configured:
+            self.pins.configure(self.pins.node_of(key, chain), key)
         self.peer_ids = {self.pins.node_of(k, chain) for k in self.configured} | set(self.dialed.values())
 
     # -- start-up ------------------------------------------------------------------
