@@ -288,6 +288,31 @@ def apply(node_dir: Path, seats: tuple[str, ...], **options: Any) -> None:
     _change_command(options, plan)
 
 
+@enclave.command("join")
+@click.option("--node-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The joining node's data directory: its node.key proves the key.")
+@click.option("--seat", "seats", multiple=True, metavar="SHARD", help="An enclave shard whose committee the node sits on; repeatable (none: keys and state, no vote).")
+@_signer_options
+def join(node_dir: Path, seats: tuple[str, ...], **options: Any) -> None:
+    """Join an enclave whose policy admits any node (auto-join, MEM-2): MEMBER at once, in a new epoch.
+
+    The node's own acting account signs and pays, and builds the new epoch's
+    key material itself, from the roster's public key schedule (MEM-3). An
+    enclave without auto-join refuses it (MEM-2): use `apply` there.
+
+    \b
+    Example:
+        sagachain enclave join --devnet devnet --from user0 --node-dir devnet/nodes/spare0 --seat E/0 --wait
+    """
+    key: KeyPair = _checked(lambda: load_key(node_dir))
+
+    def plan(view: RosterView, acting: Acting) -> RosterCall:
+        node = node_id_for(key.public)
+        values: dict[str, Value] = {"key": key.public, "proof": key_proof(view.enclave, node, key, acting.account), "shards": checked_seats(view, seats)}
+        return RosterCall("join", node, values, change=roster_change("join", node, None, key.public))
+
+    _change_command(options, plan)
+
+
 def _own_node(view: RosterView, acting: Acting, node_text: str | None, node_dir: Path | None) -> bytes:
     """The node named by NODE or by its data directory's key (the roster entry holding that key)."""
     if (node_text is None) == (node_dir is None):

@@ -320,3 +320,37 @@ def test_an_operator_runs_the_roster_of_a_real_devnet(tmp_path: Path) -> None:
     assert node not in {e["node"] for e in latest["entries"]} and latest["head"]["epoch"] == 4
     audit = subprocess.run([sys.executable, "-m", "sagachain", "audit", str(chain), "--quiet"], capture_output=True, text=True, timeout=60)
     assert audit.returncode == 0, audit.stdout[-2000:]
+
+
+def test_join_builds_its_own_epoch_and_only_an_auto_join_roster_admits_it() -> None:
+    """``enclave join``'s transaction, built from the roster as the command reads it, run as a
+    validator would: MEMBER at once in a new epoch under auto-join; refused (MEM-2) without."""
+    from sagachain.core.roster import entry_id, entry_of, head_of
+    from sagachain.core.roster_calls import key_proof, roster_change
+    from sagachain.enclave_calls import Acting, RosterCall, build_transaction
+    from shards.execution import execute
+
+    for auto_join in (True, False):
+        s = Scenario(4, name="cli-join")
+        s.public_shards(1, nodes=1)
+        s.enclave("club", shards=1, nodes=3, auto_join=auto_join, operator_balance=10**12)
+        world = build_world(s)
+        chain = world.chain()
+        view = read_roster("club", chain.account_objects(roster_id("club")))
+        operator = world.operators["club"]
+        newcomer = KeyPair.derive("cli-join", "newcomer")
+        node = node_id_for(newcomer.public)
+        acting = Acting(devnet=None, key=world.account_keys[operator], account=operator, enclave="club", address=None, node_key=None,
+                        nonce=1, gas=None, wait=False, timeout=1.0, as_json=False)
+        call = RosterCall("join", node, {"key": newcomer.public, "proof": key_proof("club", node, newcomer, operator), "shards": ["club/0"]},
+                          change=roster_change("join", node, None, newcomer.public))
+        tx, rekey = build_transaction(view, acting, call, chain_nonce=0)
+        entry = execute(chain, chain.owner[roster_id("club")], tx, time=1).entry
+        if auto_join:
+            assert entry.ok, entry.error
+            written = {u.id: u.value for u in entry.updates}
+            joined, head = entry_of(written[entry_id("club", node)]), head_of(written[roster_id("club")])
+            assert rekey and joined is not None and joined.state == MEMBER and joined.shards == ("club/0",)
+            assert head is not None and head.epoch == view.head.epoch + 1
+        else:
+            assert not entry.ok and "MEM-2" in (entry.error or "")
