@@ -60,9 +60,9 @@ from sagachain.tx_view import message_json, plain, receipt_table, tx_receipt_tab
 
 devnet_option = click.option("--devnet", "devnet_dir", type=click.Path(path_type=Path, file_okay=False),
                              help="A devnet directory: its devnet.json names accounts, holds their keys, and gives the default --node.")
-as_option = click.option("--as", "as_name", metavar="NAME", help="With --devnet: the account (identity or device) that acts and signs.")
+as_option = click.option("--as", "--from", "as_name", metavar="NAME", help="With --devnet: the account (identity or device) that acts and signs (--from, as in `tx send`, is the same).")
 key_file_option = click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False), help="A file holding the acting account's Ed25519 seed in hex.")
-account_option = click.option("--account", metavar="ID", help="With --key-file: the account (hex id) the key signs for.")
+account_option = click.option("--account", "--sender", "account", metavar="ID", help="With --key-file: the account (hex id) the key signs for (--sender, as in `tx send`, is the same).")
 payer_option = click.option("--payer", metavar="ACCOUNT", help="The public account that pays the gas (GAS-1); a name with --devnet.")
 nonce_option = click.option("--nonce", type=click.IntRange(min=1), help="The signer's nonce (default: one past its last, as for `sagachain tx send`).")
 wait_option = click.option("--wait", is_flag=True, help="Wait until the transaction is final and show what it did to each envelope.")
