@@ -9,7 +9,6 @@ the reason and MEM-1, and never receives the key or the state.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import tomli_w
 import tomllib
 import trio
 
+from devnet_kit import node_log, node_named, wait_for
 from node.client import open_client
 from node.config import CONFIG_FILE
 from node.devnet import DevnetSpec, load_record, plan_devnet, start_nodes, stop_devnet, wait_ready, write_devnet
@@ -29,28 +29,12 @@ pytestmark = pytest.mark.slow
 SPEC = DevnetSpec(shards=1, enclave_shards=1, nodes_per_shard=2, accounts=4, enclave_accounts=1, seed=11)
 
 
-def _node(record: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(n for n in record["nodes"] if n["name"] == name)
-
-
-def _log(root: Path, node: dict[str, Any]) -> str:
-    return (root / node["dir"] / "node.log").read_text(errors="replace")
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_a_member_without_state_joins_and_a_stranger_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "dn"
     write_devnet(plan_devnet(SPEC, metrics=False), root)
     record = load_record(root)
-    joiner = _node(record, "E/0-n1")
-    stranger = _node(record, "P0-n1")
+    joiner = node_named(record, "E/0-n1")
+    stranger = node_named(record, "P0-n1")
     (root / joiner["dir"] / "enclave-E.genesis").unlink()
     config_path = root / stranger["dir"] / CONFIG_FILE
     config = tomllib.loads(config_path.read_text())
@@ -59,12 +43,12 @@ def test_a_member_without_state_joins_and_a_stranger_is_refused(tmp_path: Path) 
     try:
         procs = start_nodes(root, record)
         wait_ready(root, record, procs, timeout=60)
-        _wait_for(lambda: "joined enclave E" in _log(root, joiner), 30, "the joiner to receive the enclave state")
-        _wait_for(lambda: "MEM-1" in _log(root, stranger), 30, "the stranger's refusal")
+        wait_for(lambda: "joined enclave E" in node_log(root, joiner), 30, "the joiner to receive the enclave state")
+        wait_for(lambda: "MEM-1" in node_log(root, stranger), 30, "the stranger's refusal")
 
-        member_logs = "".join(_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
+        member_logs = "".join(node_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
         assert "refused enclave state to P0-n1" in member_logs
-        assert "not a MEMBER of enclave E" in _log(root, stranger)
+        assert "not a MEMBER of enclave E" in node_log(root, stranger)
         assert not list((root / stranger["dir"]).glob("enclave-*"))
 
         accounts = {a["name"]: a for a in record["accounts"]}

@@ -32,11 +32,10 @@ import pytest
 import trio
 from click.testing import CliRunner
 
+from devnet_kit import public_bytes
 from node.client import open_client
-from node.config import DATABASE_FILE
 from node.devnet import DevnetSpec, load_record, plan_devnet, start_nodes, stop_devnet, wait_ready, write_devnet
 from node.mail_events import ACKED, ARRIVED, PURGED, mail_events
-from node.storage import NodeStore
 from sagachain.cli import main
 from sagachain.core.block import MixedEntry, OpenEntry
 from sagachain.core.envelope import seal_direct
@@ -456,17 +455,8 @@ def test_a_dm_reaches_both_devices_is_purged_on_the_last_ack_and_leaves_no_plain
         stop_devnet(root)
 
     assert metrics, "the devnet serves metrics"
-    public: dict[str, bytes] = {f"event {i}": msgpack.packb(e, use_bin_type=True) for i, e in enumerate(watcher.events)}
-    public.update({f"metrics {i}": data for i, data in enumerate(metrics)})
-    for node in record["nodes"]:
-        directory = root / node["dir"]
-        for path in sorted(directory.iterdir()):
-            if path.name.startswith(("node.sqlite", "node.log", "node.out")):
-                public[str(path.relative_to(root))] = path.read_bytes()
-        with NodeStore.open(directory / DATABASE_FILE) as store:
-            store.export_chain(tmp_path / f"{node['dir'].replace('/', '_')}.sgc")
-    for path in tmp_path.glob("*.sgc"):
-        public[path.name] = path.read_bytes()
+    seen = {f"event {i}": msgpack.packb(e, use_bin_type=True) for i, e in enumerate(watcher.events)}
+    public = public_bytes(root, record, tmp_path, {**seen, **{f"metrics {i}": data for i, data in enumerate(metrics)}})
     assert len(public) >= 3 * len(record["nodes"]) + len(metrics)
     leaks = [name for name, data in public.items() if CANARY.encode() in data]
     assert not leaks, f"the DM's plaintext is in {leaks}"

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from devnet_kit import node_log, node_named, wait_for
 from node.client import open_client
 from node.config import DATABASE_FILE, load_key, load_previous_keys
 from node.devnet import DevnetSpec, load_record, plan_devnet, read_ready, save_record, spawn_node, start_nodes, stop_devnet, wait_ready, write_devnet
@@ -36,22 +36,6 @@ from sagachain.core.tx import make_transaction
 pytestmark = pytest.mark.slow
 
 SPEC = DevnetSpec(shards=1, enclave_shards=1, nodes_per_shard=2, accounts=3, enclave_accounts=1, seed=17, spare_nodes=1)
-
-
-def _node(record: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(n for n in record["nodes"] if n["name"] == name)
-
-
-def _log(root: Path, node: dict[str, Any]) -> str:
-    return (root / node["dir"] / "node.log").read_text(errors="replace")
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _enclave(root: Path, *args: str) -> str:
@@ -106,7 +90,7 @@ def test_a_node_applies_is_approved_serves_and_after_removal_is_refused_and_hold
     root = tmp_path / "dn"
     write_devnet(plan_devnet(SPEC, metrics=False), root)
     record = load_record(root)
-    spare, member = _node(record, "spare0"), _node(record, "E/0-n0")
+    spare, member = node_named(record, "spare0"), node_named(record, "E/0-n0")
     spare_id = node_id_for(bytes.fromhex(spare["node_key"]))
     accounts = {a["name"]: a for a in record["accounts"]}
     user, vault = accounts["user0"], accounts["vault0"]
@@ -119,16 +103,16 @@ def test_a_node_applies_is_approved_serves_and_after_removal_is_refused_and_hold
     try:
         procs = start_nodes(root, record)
         wait_ready(root, record, procs, timeout=60)
-        assert "holds the key" not in _log(root, spare)
+        assert "holds the key" not in node_log(root, spare)
 
         _enclave(root, "apply", "--from", "user2", "--node-dir", str(root / spare["dir"]), "--seat", "E/0")
         _enclave(root, "approve", "spare0", "--from", "E.operator")
-        _wait_for(lambda: "holds the key of epoch 2" in _log(root, spare), 30, "the new member to derive the epoch key")
-        _wait_for(lambda: "joined enclave E" in _log(root, spare), 30, "the new member to receive the state")
+        wait_for(lambda: "holds the key of epoch 2" in node_log(root, spare), 30, "the new member to derive the epoch key")
+        wait_for(lambda: "joined enclave E" in node_log(root, spare), 30, "the new member to receive the state")
         # the committee of an enclave block is fixed by its parent (``ChainState.committee_at``): the
         # first E/0 block after the approval still has the old committee and its successors the new one
         assert spare_id not in _signers(_final(spare["address"], record_tx(1)))
-        _wait_for(lambda: "the roster seats this node" in _log(root, spare), 30, "the new member to take its seat")
+        wait_for(lambda: "the roster seats this node" in node_log(root, spare), 30, "the new member to take its seat")
         block = _final(spare["address"], record_tx(2))
         assert block.shard == "E/0" and spare_id in _signers(block)  # it signs: a committee of 3 needs all 3
 
@@ -143,21 +127,21 @@ def test_a_node_applies_is_approved_serves_and_after_removal_is_refused_and_hold
         procs["spare0"] = spawn_node(root, spare)
         spare["pid"] = procs["spare0"].pid
         save_record(root, record)
-        _wait_for(lambda: read_ready(root / spare["dir"]) is not None, 30, "the restarted node")
+        wait_for(lambda: read_ready(root / spare["dir"]) is not None, 30, "the restarted node")
         assert read_ready(root / spare["dir"])["node_key"] == new_key.hex()  # type: ignore[index]
         assert _signature_key(_final(member["address"], record_tx(3)), spare_id, (old_key, new_key)) == old_key  # until a block sees the rotation
         assert _signature_key(_final(member["address"], record_tx(4)), spare_id, (old_key, new_key)) == new_key
-        peers_logs = "".join(_log(root, n) for n in record["nodes"] if n["name"] != "spare0")
+        peers_logs = "".join(node_log(root, n) for n in record["nodes"] if n["name"] != "spare0")
         assert f"pinned key {new_key.hex()[:16]}" in peers_logs  # the pin moved, on the roster's word
         assert "refused peer" not in peers_logs and "refused an incoming connection" not in peers_logs
 
         _enclave(root, "remove", "spare0", "--from", "E.operator")
-        _wait_for(lambda: "no key for epoch 4" in _log(root, spare), 30, "the removed node to notice it holds no new key")
+        wait_for(lambda: "no key for epoch 4" in node_log(root, spare), 30, "the removed node to notice it holds no new key")
         assert spare_id in _signers(_final(member["address"], record_tx(5)))  # seated until a block sees the removal
-        _wait_for(lambda: "seat ended" in _log(root, spare), 30, "the removed node to leave its seat")
+        wait_for(lambda: "seat ended" in node_log(root, spare), 30, "the removed node to leave its seat")
         assert spare_id not in _signers(_final(member["address"], record_tx(6)))
-        _wait_for(lambda: "not a MEMBER of enclave E" in _log(root, spare), 40, "the members to refuse the removed node the state")
-        assert "refused enclave state to" in "".join(_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
+        wait_for(lambda: "not a MEMBER of enclave E" in node_log(root, spare), 40, "the members to refuse the removed node the state")
+        assert "refused enclave state to" in "".join(node_log(root, n) for n in record["nodes"] if n["name"].startswith("E/"))
     finally:
         stop_devnet(root)
 
@@ -184,15 +168,15 @@ def test_a_peer_presenting_a_key_no_roster_records_is_refused_loudly(tmp_path: P
     root = tmp_path / "dn"
     write_devnet(plan_devnet(DevnetSpec(shards=1, enclave_shards=0, nodes_per_shard=2, accounts=2, enclave_accounts=0, seed=5, spare_nodes=1), metrics=False), root)
     record = load_record(root)
-    spare = _node(record, "spare0")
+    spare = node_named(record, "spare0")
     impostor = KeyPair(bytes(range(32)))
     (root / spare["dir"] / "node.key").write_text(impostor.seed.hex() + "\n")
     try:
         wait_ready(root, record, start_nodes(root, record), timeout=60)
         public = [n for n in record["nodes"] if n["name"] != "spare0"]
-        _wait_for(lambda: all("refused peer" in _log(root, n) for n in public), 30, "the peers to refuse the changed key")
+        wait_for(lambda: all("refused peer" in node_log(root, n) for n in public), 30, "the peers to refuse the changed key")
     finally:
         stop_devnet(root)
     for node in public:
-        line = next(line for line in _log(root, node).splitlines() if "refused peer" in line)
+        line = next(line for line in node_log(root, node).splitlines() if "refused peer" in line)
         assert "ERROR" in line and "(MEM-5)" in line and impostor.public.hex()[:16] in line
