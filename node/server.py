@@ -839,6 +839,9 @@ class Node:
         if keys.epoch > before:
             if keys.latest() is not None:
                 log.info("enclave %s: holds the key of epoch %d", enclave, keys.epoch)
+            elif self.node_id in self._enclave_members(enclave):
+                log.warning("enclave %s: epoch %d is sealed to a key of this node it does not run with (a rotation, MEM-5): "
+                            "restart it once node.key holds the new seed", enclave, keys.epoch)
             elif before in keys.keys or before == 0:
                 log.warning("enclave %s: no key for epoch %d: this node is no longer a MEMBER (MEM-3)", enclave, keys.epoch)
         return opened
