@@ -147,7 +147,7 @@ def status(target: str, as_json: bool) -> None:
     table.add_row("shards", ", ".join(config.shards) or "(none)")
     table.add_row("enclaves", ", ".join(config.enclaves) or "(none)")
     for peer in config.peers:
-        table.add_row("peer", f"{peer.address}  key {peer.node_key[:16]}...")
+        table.add_row("peer", f"{peer.address}  key {peer.node_key[:16]}..." if peer.node_key else f"{peer.address}  key pinned on first contact (MEM-5)")
     database = directory / DATABASE_FILE
     if database.is_file():
         from node.storage import NodeStore
