@@ -52,9 +52,9 @@ from sagachain.core.rules.membership import (
     REVOKE,
     ROTATE,
     UNBLOCK,
-    Transition,
     mem_2_problem,
     membership_change,
+    read_transition,
 )
 from sagachain.core.mailbox import (
     ENCLAVE_ENTRY_CLASS_ID,
@@ -164,7 +164,11 @@ def _roster_call(call: NativeCall, target: bytes, obj: StoredObject, method: str
     # Self operations (and a node removing itself) act as the node; the others as the admin ``by``.
     actor_id = node if by is None else by
     actor = before if actor_id == node else entry_of(call.load(entry_id(enclave, actor_id)))
-    transition = Transition(method, node, before, after)
+    transition = read_transition(before, after)  # judged as the auditor reads the published change
+    if isinstance(transition, str) or transition.op != method:
+        state = before.state if before is not None else "no entry"
+        reading = transition if isinstance(transition, str) else f"that change is {transition.op}, not {method}; call {transition.op}"
+        raise ExecutionError("MEM-2", f"{method} of node {node.hex()[:12]} ({state}): {reading}")
     problem = mem_2_problem(transition, head=head, sender=call.sender, actor=actor, verify=call.verify)
     if problem is not None:
         raise ExecutionError("MEM-2", problem)

@@ -278,3 +278,21 @@ def test_mem_1_names_an_enclave_block_signed_by_a_node_that_is_not_a_member() ->
     qc = (Vote(signer=committee[0], signature=b""), Vote(signer=node_id_for(outsider.public), signature=b""))
     found = list(check_mem_1_signers(r.chain, Block(header=header, entries=(), qc=qc), TOOLS))
     assert len(found) == 1 and found[0].rule == "MEM-1" and "has no roster entry" in found[0].reason
+
+
+def test_a_call_the_rules_would_read_as_another_operation_is_refused() -> None:
+    """The runtime judges a roster call as the auditor reads the change it publishes: a blocked
+    node cannot 'leave' to clear its block (that is an unblock, an admin's), and unblocking a
+    MEMBER would be a removal (MEM-2)."""
+    r = Roster.make()
+    n = _new_node("blocked")
+    node = node_id_for(n.public)
+    ok(r.roster("apply", [n.public, r.proof(n, r.operator), []]))
+    ok(r.roster("block", [r.owner, node, b""]))
+    refused(r.roster("remove", [node, node, b""]), "MEM-2", "call unblock")
+    member = _new_node("member")
+    member_id = node_id_for(member.public)
+    ok(r.roster("apply", [member.public, r.proof(member, r.operator), []]))
+    ok(r.roster("approve", [r.owner, member_id, r.rekey("add", member_id, member.public)]))
+    refused(r.roster("unblock", [r.owner, member_id]), "MEM-2", "call remove")
+    assert r.entry(node).state == "BLOCKED" and r.entry(member_id).state == "MEMBER"
