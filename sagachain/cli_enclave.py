@@ -263,6 +263,18 @@ def key_package(node_dir: Path, account_text: str, enclave_name: str | None, dev
 # -- the node's own changes -------------------------------------------------------------------------
 
 
+def _new_node_plan(method: str, key: KeyPair, seats: tuple[str, ...]) -> Callable[[RosterView, Acting], RosterCall]:
+    """``apply`` or ``join`` of the node holding ``key``: its key, the key's proof binding it to
+    the acting account, its seats; a join also builds the epoch that admits it (MEM-3)."""
+
+    def plan(view: RosterView, acting: Acting) -> RosterCall:
+        node = node_id_for(key.public)
+        values: dict[str, Value] = {"key": key.public, "proof": key_proof(view.enclave, node, key, acting.account), "shards": checked_seats(view, seats)}
+        return RosterCall(method, node, values, change=roster_change(method, node, None, key.public))
+
+    return plan
+
+
 @enclave.command("apply")
 @click.option("--node-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The applying node's data directory: its node.key proves the key.")
 @click.option("--seat", "seats", multiple=True, metavar="SHARD", help="An enclave shard whose committee the node asks to sit on; repeatable (none: keys and state, no vote).")
@@ -280,12 +292,7 @@ def apply(node_dir: Path, seats: tuple[str, ...], **options: Any) -> None:
     """
     key: KeyPair = _checked(lambda: load_key(node_dir))
 
-    def plan(view: RosterView, acting: Acting) -> RosterCall:
-        node = node_id_for(key.public)
-        values: dict[str, Value] = {"key": key.public, "proof": key_proof(view.enclave, node, key, acting.account), "shards": checked_seats(view, seats)}
-        return RosterCall("apply", node, values)
-
-    _change_command(options, plan)
+    _change_command(options, _new_node_plan("apply", key, seats))
 
 
 @enclave.command("join")
@@ -305,12 +312,7 @@ def join(node_dir: Path, seats: tuple[str, ...], **options: Any) -> None:
     """
     key: KeyPair = _checked(lambda: load_key(node_dir))
 
-    def plan(view: RosterView, acting: Acting) -> RosterCall:
-        node = node_id_for(key.public)
-        values: dict[str, Value] = {"key": key.public, "proof": key_proof(view.enclave, node, key, acting.account), "shards": checked_seats(view, seats)}
-        return RosterCall("join", node, values, change=roster_change("join", node, None, key.public))
-
-    _change_command(options, plan)
+    _change_command(options, _new_node_plan("join", key, seats))
 
 
 def _own_node(view: RosterView, acting: Acting, node_text: str | None, node_dir: Path | None) -> bytes:

@@ -279,15 +279,18 @@ def send(devnet_dir: Path | None, as_name: str | None, key_file: Path | None, ac
 # -- sync and ack -------------------------------------------------------------------------
 
 
-def _reader(devnet: Devnet | None, as_name: str | None, key_file: Path | None, account: str | None, mailbox_arg: str | None) -> tuple[Actor, bytes]:
-    """The device that reads and the account whose mailbox it reads (an identity, or the mailbox itself)."""
+def _reader(devnet: Devnet | None, as_name: str | None, key_file: Path | None, account: str | None, mailbox_arg: str | None,
+            payer: str | None) -> tuple[Actor, bytes, bytes | None]:
+    """The device that reads, the account whose mailbox it reads (an identity, or the mailbox
+    itself), and who pays for its acknowledgements (None: the mailbox's manager)."""
     actor = actor_from(devnet, as_name, key_file, account)
     if mailbox_arg is None:
         owner = owner_of_device(as_name) if as_name is not None else None
         if owner is None or devnet is None or owner not in devnet.accounts:
             raise InputError("--mailbox IDENTITY is required: whose mailbox to read (with --devnet, a device NAME.devN reads NAME's by default)")
         mailbox_arg = owner
-    return actor, _resolve(devnet, mailbox_arg, f"--mailbox {mailbox_arg}")
+    paying = None if payer is None else _resolve(devnet, payer, "--payer")
+    return actor, _resolve(devnet, mailbox_arg, f"--mailbox {mailbox_arg}"), paying
 
 
 mailbox_option = click.option("--mailbox", "mailbox_arg", metavar="IDENTITY",
@@ -370,8 +373,7 @@ def sync(devnet_dir: Path | None, as_name: str | None, key_file: Path | None, ac
             raise InputError("--count counts the envelopes --follow lists; give --follow too, or drop --count")
         if wait and not ack:
             raise InputError("--wait waits for the acknowledgement; give --ack too, or drop --wait")
-        actor, owner = _reader(devnet, as_name, key_file, account, mailbox_arg)
-        paying = None if payer is None else _resolve(devnet, payer, "--payer")
+        actor, owner, paying = _reader(devnet, as_name, key_file, account, mailbox_arg, payer)
     except InputError as exc:
         _fail(str(exc), 2)
     console = Console()
@@ -458,8 +460,7 @@ def ack(seqs: tuple[int, ...], devnet_dir: Path | None, as_name: str | None, key
     try:
         if not seqs:
             raise InputError("give at least one SEQ, the number of an envelope to acknowledge (as `sagachain mailbox sync` lists them)")
-        actor, owner = _reader(devnet, as_name, key_file, account, mailbox_arg)
-        paying = None if payer is None else _resolve(devnet, payer, "--payer")
+        actor, owner, paying = _reader(devnet, as_name, key_file, account, mailbox_arg, payer)
     except InputError as exc:
         _fail(str(exc), 2)
     console = Console()
