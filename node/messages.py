@@ -4,13 +4,13 @@ enclave, and the client requests the node added (docs/PROTOCOL.md, section 8).
 Version 1 (``node/wire.py``) gave the connection and the first client
 messages; a running node also needs to agree on blocks with its committee
 (SH-1), spread final blocks, negotiate accounts with other leaders (L2L),
-catch up after a restart, and keep its enclave's off-chain state in step
-with the other members (MEM-4). Each is one registered dataclass here.
+catch up after a restart, and hand a member that fell behind its enclave's
+off-chain state (MEM-4). Each is one registered dataclass here.
 
-Off-chain enclave data travels only in ``enclave_delta`` and
-``enclave_state``, whose payload is sealed under an epoch key (MEM-3) inside
-the already encrypted channel, and only to nodes the sender has checked are
-members of that enclave.
+Off-chain enclave data travels only in ``enclave_state``, whose payload is
+sealed under an epoch key (MEM-3) inside the already encrypted channel, and
+only to nodes the sender has checked are members of that enclave. A block's
+enclave writes never travel: every member re-executes the block (TX-6).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from sagachain.core.block import Block
 from sagachain.core.objects import StoredObject
 from sagachain.core.tx import Transaction
-from sagachain.core.wire import WireError, from_wire, to_wire
 from node.wire import Message, message
 from shards import committee
 
@@ -95,24 +94,6 @@ class L2LRequest(Message):
 
 
 # -- between enclave members (MEM-4) ---------------------------------------------------
-
-
-@message("enclave_delta")
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnclaveDelta(Message):
-    """The off-chain writes of one enclave block, sealed under the key of ``epoch`` (MEM-3).
-
-    ``sealed`` opens (SecretBox, the epoch key) to the canonical list
-    ``[[object id, StoredObject or nil], ...]`` the block's transactions wrote.
-    A member applies it when the block with ``block_hash`` is final.
-    """
-
-    enclave: str
-    shard: str
-    height: int
-    block_hash: bytes
-    epoch: int
-    sealed: bytes
 
 
 @message("get_enclave_state")
@@ -216,18 +197,3 @@ class Status(Message):
     """A node's view of itself; ``data`` is a map described in docs/PROTOCOL.md 8.9."""
 
     data: dict[str, Any]
-
-
-def delta_to_wire(writes: dict[bytes, StoredObject | None]) -> list[Any]:
-    return [[oid, None if value is None else to_wire(value)] for oid, value in sorted(writes.items())]
-
-
-def delta_from_wire(data: Any, where: str) -> dict[bytes, StoredObject | None]:
-    if not isinstance(data, list):
-        raise WireError(f"{where}: an enclave delta is a list of [object id, object or nil]")
-    out: dict[bytes, StoredObject | None] = {}
-    for i, item in enumerate(data):
-        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], bytes):
-            raise WireError(f"{where}[{i}]: expected [object id, object or nil]")
-        out[item[0]] = None if item[1] is None else from_wire(StoredObject, item[1], f"{where}[{i}]")
-    return out

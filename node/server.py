@@ -2,8 +2,10 @@
 
 The node is a driver, like the simulator: the protocol lives in the pure
 machines of ``shards`` (a ``ShardMachine`` and a ``CommitteeMachine`` per
-shard whose committee this node serves), in ``node.chainview`` (which final
-blocks to apply, in what order) and ``node.enclave_replica``. This module
+shard whose committee this node serves), in ``shards.chainview`` (which final
+blocks to judge, in what order, by the one judge every reader uses; for an
+enclave member also its own re-execution, TX-6) and
+``shards.enclave_replica``. This module
 feeds them messages from the network and the clock, and carries out what
 they ask: send messages, build a block, store a final block.
 
@@ -40,19 +42,15 @@ import nacl.exceptions
 import nacl.secret
 import trio
 
-from node.admission import admission_problem
-from node.chainview import ChainView, Refusal
 from node.channel import Channel, accept, connect
 from node.config import DATABASE_FILE, NodeConfig, Peer, load_config, load_key, load_previous_keys
 from node.connections import Backoff, Link
 from node.enclave_keys import EnclaveKeys
-from node.enclave_replica import EnclaveReplica, changes_state
 from node.messages import (
     MAX_BLOCKS_PER_REPLY,
     MAX_OBJECTS_PER_REPLY,
     Blocks,
     Consensus,
-    EnclaveDelta,
     EnclaveState,
     FinalBlock,
     ForwardTx,
@@ -67,8 +65,6 @@ from node.messages import (
     ObjectsReply,
     Receipt,
     Status,
-    delta_from_wire,
-    delta_to_wire,
 )
 from node.mail_events import mail_events
 from node.metrics import NodeMetrics
@@ -99,7 +95,12 @@ from sagachain.core.roster import MEMBER
 from sagachain.core.tx import Transaction
 from sagachain.core.wire import WireError
 from sagachain.errors import InputError, SagaError
+from sagachain.core.rules import IGNORED, REFUSED
 from shards import committee as cm
+from shards.admission import admission_problem
+from shards.chainview import ChainView, Judged
+from shards.enclave_replay import EnclaveReplay
+from shards.enclave_replica import EnclaveReplica, changes_state
 from shards.enclave_store import EnclaveStore
 from shards.placement import Priority
 from shards.shard import Request, ShardMachine
@@ -189,7 +190,7 @@ class Node:
     def _restore(self) -> None:
         """Rebuild memory from the file: the chain, the machines, the enclave replicas, the pending queue."""
         chain = ChainState(self.genesis)
-        self.view = ChainView(chain, self.tools)
+        self.view = ChainView(chain, self.tools, replay=EnclaveReplay({}))
         stored = [f.block for f in self.store.blocks()]
         for block in stored:
             chain.apply_block(block)
@@ -203,6 +204,7 @@ class Node:
             self.epoch_keys[enclave] = EnclaveKeys(enclave, self.node_id, self.seeds)
             self.epoch_keys[enclave].follow(chain)
             self.replicas[enclave] = self._load_replica(enclave, record.shards, record.state_commitment)
+            self._track(enclave)
         self.machines: dict[str, ShardMachine] = {}  # every shard this node may serve, seated or not
         for sid in self._servable(chain):
             record = chain.shards[sid]
@@ -270,6 +272,18 @@ class Node:
                 served.committee, served.need = machine_committee, None
                 log.info("shard %s: committee of %d from height %d (MEM-1)", sid, len(committee), height)
                 self._act(sid, machine_committee.start(now))
+
+    def _track(self, enclave: str) -> None:
+        """Re-execute the enclave's blocks (TX-6) exactly while this node's replica is current and
+        it holds the newest epoch key: a removed node stops following the state (MEM-1), its copy
+        goes stale, and a member refuses it a new one."""
+        replay = self.view.replay
+        assert replay is not None
+        replica = self.replicas[enclave]
+        if replica.current(self.view.heads) and self.epoch_keys[enclave].latest() is not None:
+            replay.track(replica.store)
+        else:
+            replay.untrack(enclave)
 
     def _load_replica(self, enclave: str, shards: tuple[str, ...], commitment: bytes) -> EnclaveReplica:
         """The state from the file, sealed under the epoch key it names; else the genesis bundle,
@@ -448,7 +462,7 @@ class Node:
     # -- dispatch ----------------------------------------------------------------------
 
     async def _dispatch(self, link: Link, message: Message) -> None:
-        peer_only = (Consensus, ForwardTx, FinalBlock, Blocks, L2LRequest, EnclaveDelta, EnclaveState, GetEnclaveState)
+        peer_only = (Consensus, ForwardTx, FinalBlock, Blocks, L2LRequest, EnclaveState, GetEnclaveState)
         if isinstance(message, peer_only) and link.node_id is None:
             raise ProtocolError(f"{message.TYPE!r} is a message between nodes; this key is not a configured peer")
         if isinstance(message, Consensus):
@@ -468,8 +482,6 @@ class Node:
             link.send(Blocks(shard=message.shard, blocks=tuple(found)))
         elif isinstance(message, L2LRequest):
             self._on_request(message)
-        elif isinstance(message, EnclaveDelta):
-            self._on_delta(link, message)
         elif isinstance(message, GetEnclaveState):
             self._on_state_request(link, message)
         elif isinstance(message, EnclaveState):
@@ -624,20 +636,28 @@ class Node:
 
     def _ready(self, sid: str, block: Block) -> bool:
         """Whether this node holds what ``block`` builds on: the blocks it names, and for an
-        enclave block its off-chain delta (sent before the proposal, but maybe not yet read)."""
+        enclave block a current replica to re-execute it on (TX-6); a stale one waits for the
+        whole state from a member."""
         if self.view.missing(block) is not None:
             return False
         enclave = self.view.chain.shard_enclave(sid)
         if changes_state(block) and enclave is not None:
             if self.epoch_keys[enclave].latest() is None:
                 # removed, yet seated until a block of this shard sees the removal (``committee_at``):
-                # it judges the block's public part only, for it may not read what the block wrote
+                # it judges the block's public part only, for it may not read the enclave's state
                 return True
-            return block.hash in self.replicas[enclave].deltas
+            return self.view.replay is not None and self.view.replay.tracks(enclave)
         return True
 
     def _validate(self, sid: str, block: Block) -> str | None:
-        return self.view.check_proposal(block)
+        """The member's judgment before it votes; a rule broken (not a wait) is logged with its rule id."""
+        problem = self.view.check_proposal(block)
+        if problem is not None and problem.startswith("TX-6"):
+            log.warning("shard %s: votes nil on block %d of %s: its own re-execution differs (%s)",
+                        sid, block.height, self.names.get(block.header.producer, block.header.producer.hex()[:12]), problem)
+        elif problem is not None and not problem.startswith("waiting"):
+            log.warning("shard %s: votes nil on block %d: %s", sid, block.height, problem)
+        return problem
 
     def _act(self, sid: str, actions: list[cm.Action]) -> None:
         served = self.served[sid]
@@ -679,10 +699,6 @@ class Node:
             return
         served.need = None
         served.mine[height] = proposal
-        if enclave is not None and changes_state(proposal.block):
-            replica = self.replicas[enclave]
-            replica.keep(proposal.block.hash, proposal.enclave_writes)
-            self._send_delta(enclave, proposal.block, proposal.enclave_writes)
         log.debug("shard %s: proposing height %d with %d entries", sid, height, len(proposal.block.entries))
         actions = committee.propose(proposal.block, now_ms())
         if any(isinstance(a, cm.Refused) for a in actions):
@@ -692,29 +708,6 @@ class Node:
         self._act(sid, actions)
 
     # -- enclave state ---------------------------------------------------------------------------
-
-    def _send_delta(self, enclave: str, block: Block, writes: dict[bytes, StoredObject | None]) -> None:
-        latest = self.epoch_keys[enclave].latest()
-        if latest is None:
-            return  # no longer a member: nothing of the enclave's leaves this node
-        epoch, key = latest
-        sealed = bytes(nacl.secret.SecretBox(key).encrypt(encode(delta_to_wire(writes))))
-        message = EnclaveDelta(enclave=enclave, shard=block.shard, height=block.height, block_hash=block.hash, epoch=epoch, sealed=sealed)
-        for member in set(self._enclave_members(enclave)) - {self.node_id}:
-            self._send_to(member, message)
-
-    def _on_delta(self, link: Link, message: EnclaveDelta) -> None:
-        replica = self.replicas.get(message.enclave)
-        if replica is None or link.node_id not in self._enclave_members(message.enclave):
-            return
-        key = self.epoch_keys[message.enclave].keys.get(message.epoch)
-        if key is None:
-            return  # an epoch this node does not hold (yet): its state will come whole from a member
-        try:
-            writes = delta_from_wire(decode(nacl.secret.SecretBox(key).decrypt(message.sealed)), "enclave_delta")
-        except (nacl.exceptions.CryptoError, ValueError, WireError) as exc:
-            raise ProtocolError(f"enclave delta for {message.enclave} does not open with the key of epoch {message.epoch}: {exc}", rule="MEM-4") from None
-        replica.keep(message.block_hash, writes)
 
     def _on_state_request(self, link: Link, message: GetEnclaveState) -> None:
         enclave = message.enclave
@@ -759,6 +752,7 @@ class Node:
         except SagaError as exc:
             raise ProtocolError(f"enclave state from {link.name}: {exc}", rule="MEM-4") from None
         replica.install(state, message.heads)
+        self._track(message.enclave)
         log.info("joined enclave %s: state received from %s as of %s, sealed under epoch %d", message.enclave, link.name, message.heads, message.epoch)
 
     # -- the ledger --------------------------------------------------------------------------------
@@ -767,30 +761,39 @@ class Node:
         async for source, block, sender in self.final_out:
             if self.view.known(block):
                 continue
-            applied, refused = self.view.offer(block)
-            for refusal in refused:
-                self._refused_block(source, refusal)
-                if sender is not None and refusal.block is block and "SH-1" in refusal.rules:
-                    # no honest node relays a block without its quorum: count it against the sender
-                    length = self.backoff.strike(sender, trio.current_time())
-                    if length is not None:
-                        self.metrics.backoffs.inc()
-                        log.warning("backing off %s for %.0f s after blocks without a valid quorum", source, length)
-            for done in applied:
-                await self._commit(done)
+            for judged in self.view.offer(block):
+                if judged.outcome == REFUSED:
+                    self._refused_block(source, judged)
+                    if sender is not None and judged.block is block and "SH-1" in judged.verdict.rules:
+                        # no honest node relays a block without its quorum: count it against the sender
+                        length = self.backoff.strike(sender, trio.current_time())
+                        if length is not None:
+                            self.metrics.backoffs.inc()
+                            log.warning("backing off %s for %.0f s after blocks without a valid quorum", source, length)
+                elif judged.outcome == IGNORED:
+                    log.info("ignored final block %s/%d: %s", judged.block.shard, judged.block.height, judged.verdict.ignored_because)
+                else:
+                    await self._commit(judged)
+            for enclave in self.replicas:  # the batch is stored: re-execute exactly the current replicas
+                self._track(enclave)
 
-    def _refused_block(self, source: str, refusal: Refusal) -> None:
-        block = refusal.block
-        for rule in refusal.rules:
+    def _refused_block(self, source: str, judged: Judged) -> None:
+        block, verdict = judged.block, judged.verdict
+        for rule in verdict.rules:
             self.metrics.rejected_blocks.labels(block.shard, rule).inc()
-        log.warning("refused final block %s/%d from %s: %s [%s]", block.shard, block.height, source, refusal.reason, ", ".join(refusal.rules))
+        log.warning("refused final block %s/%d from %s: %s [%s]", block.shard, block.height, source, verdict.summary(), ", ".join(verdict.rules))
 
-    async def _commit(self, block: Block) -> None:
+    async def _commit(self, judged: Judged) -> None:
         """Memory first (machines, replicas), then the file, then the world hears of it."""
+        block = judged.block
         sealed: dict[str, bytes] = {}
         meta: dict[str, bytes] = {}
         for enclave, replica in self.replicas.items():
-            changed = block.shard in replica.shards and replica.on_final(block)
+            changed = block.shard in replica.shards and replica.on_final(block, replayed=judged.reexecuted)
+            if block.shard in replica.shards:
+                for v in judged.replayed:  # final although this member's own execution differs (TX-6)
+                    log.error("enclave %s: final block %s/%d differs from this member's re-execution, which it keeps: %s: %s",
+                              enclave, block.shard, block.height, v.rule, v.reason)
             opened = self._follow_epochs(enclave)
             latest = self.epoch_keys[enclave].latest()
             if replica.has_state and latest is not None and (changed or opened):

@@ -62,6 +62,12 @@ class EnclaveStore:
             self.objects.update(objects)
         return True
 
+    def adopt(self, other: EnclaveStore) -> None:
+        """Take ``other``'s contents in place: whoever holds this store sees the new state."""
+        self.objects = other.objects
+        self.private_code = other.private_code
+        self.snapshots = other.snapshots
+
     def copy(self) -> EnclaveStore:
         return EnclaveStore(self.enclave, dict(self.objects), dict(self.private_code), dict(self.snapshots))
 

@@ -190,8 +190,10 @@ def test_forged_signature_is_a_violation_located_at_its_block(tmp_path: Path) ->
     report = audit_chain(read_chain(path), NO_TOOLS)
     assert not report.ok
     found = [v for v in report.violations if not _is_known_core_issue(v.rule, v.shard, v.reason)]
-    assert {v.rule for v in found} == {"SH-1"}
-    assert all((v.shard, v.height) == ("P0", 2) for v in found)
+    assert {(v.rule, v.shard, v.height) for v in found if v.rule == "SH-1"} == {("SH-1", "P0", 2)}
+    # unsigned, block 2 is no block of the chain: block 3 builds on nothing on chain (TX-5)
+    assert [(r.shard, r.height) for r in report.refused] == [("P0", 2), ("P0", 3)]
+    assert "TX-5" in report.refused[1].rules and all(v.height == 3 for v in found if v.rule != "SH-1")
 
 
 def test_coin_created_from_nothing_is_a_violation(tmp_path: Path) -> None:

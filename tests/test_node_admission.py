@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from chainkit import Run, simulate, small
-from node.admission import admission_problem
+from shards.admission import admission_problem
 from node.connections import FIRST_BACKOFF, MAX_BACKOFF, STRIKE_WINDOW, STRIKES, Backoff
 from sagachain.core.ledger import ChainState
 from sagachain.core.tx import Transaction, make_transaction

@@ -1,9 +1,10 @@
-"""A node's chain view applies final blocks in any arrival order, and refuses bad ones.
+"""A reader's chain view applies final blocks in any arrival order, and refuses bad ones.
 
 Gossip delivers blocks in whatever order the network chooses; the view holds
-each back until what it builds on is applied. Whatever the order, every
-block of an honest run is applied and the ledger ends where the simulator's
-ended. A tampered block is refused with its rule and never applied.
+each back until what it builds on is judged. Whatever the order, every block
+of an honest run is applied and the ledger ends where the simulator's ended.
+A tampered block is refused with its rule and never applied; one without a
+valid quorum takes no height, so the genuine block still goes in.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chainkit import Run, simulate, small
-from node.chainview import ChainView
-from node.enclave_replica import EnclaveReplica, changes_state
 from sagachain.core.block import Block, OpenEntry
 from sagachain.core.ledger import ChainState
+from sagachain.core.rules import APPLIED, REFUSED
+from shards.chainview import ChainView
+from shards.enclave_replica import EnclaveReplica, changes_state
 from shards.tools import default_tools
 
 
@@ -43,9 +45,9 @@ def test_any_arrival_order_applies_every_block_and_reaches_the_same_ledger(run: 
     view = _fresh(run)
     applied: list[Block] = []
     for block in blocks:
-        done, refused = view.offer(block)
-        assert not refused, [r.reason for r in refused]
-        applied.extend(done)
+        judged = view.offer(block)
+        assert all(j.outcome == APPLIED for j in judged), [j.verdict.summary() for j in judged]
+        applied.extend(j.block for j in judged)
     assert not view.waiting
     assert sorted(b.hash for b in applied) == sorted(b.hash for b in run.result.blocks)
     assert _summary(view.chain) == _summary(run.result.chain)
@@ -60,11 +62,11 @@ def test_a_block_whose_qc_is_cut_is_refused_with_sh_1_and_not_applied(run: Run) 
     view = _fresh(run)
     first = run.result.blocks[0]
     cut = Block(header=first.header, entries=first.entries, qc=first.qc[:1])
-    applied, refused = view.offer(cut)
-    assert not applied and [r.rules for r in refused] == [("SH-1",)]
-    assert view.heads[first.shard] == 0
-    applied, refused = view.offer(first)  # the genuine block still goes in afterwards
-    assert applied == [first] and not refused
+    [judged] = view.offer(cut)
+    assert judged.outcome == REFUSED and judged.verdict.rules == ("SH-1",) and not judged.verdict.final
+    assert view.heads[first.shard] == 0 and first.shard not in view.chain.halted
+    [judged] = view.offer(first)  # the genuine block still goes in afterwards
+    assert judged.block is first and judged.outcome == APPLIED
 
 
 def test_a_tampered_fee_is_refused_with_its_rule(run: Run) -> None:
@@ -74,8 +76,8 @@ def test_a_tampered_fee_is_refused_with_its_rule(run: Run) -> None:
         view.offer(earlier)
     header = replace(block.header, fees=block.header.fees + 1)
     bad = Block(header=header, entries=block.entries, qc=block.qc)
-    applied, refused = view.offer(bad)
-    assert not applied and refused and "SH-1" in refused[0].rules  # the qc signs the genuine hash
+    [judged] = view.offer(bad)
+    assert judged.outcome == REFUSED and "SH-1" in judged.verdict.rules  # the qc signs the genuine hash
     assert view.heads[block.shard] == block.height - 1
 
 
@@ -86,7 +88,7 @@ def test_a_proposal_waits_for_what_it_builds_on(run: Run) -> None:
     assert view.missing(later) is not None
 
 
-def test_an_enclave_replica_follows_the_chain_with_deltas_and_turns_stale_without_one(run: Run) -> None:
+def test_an_enclave_replica_advances_only_by_its_own_reexecution_and_turns_stale_without_one(run: Run) -> None:
     enclave_blocks = [b for b in run.result.blocks if b.shard == "acme/0"]
     changing = [b for b in enclave_blocks if changes_state(b)]
     assert changing, "the small scenario runs enclave transactions on acme/0"
@@ -97,9 +99,8 @@ def test_an_enclave_replica_follows_the_chain_with_deltas_and_turns_stale_withou
     for block in enclave_blocks:
         if block is first:
             break
-        assert not replica.on_final(block)  # no off-chain change: follows without a delta
-    assert not replica.on_final(first)  # its delta never came: stale
+        assert not replica.on_final(block, replayed=False)  # no off-chain change: follows without a replay
+    assert not replica.on_final(first, replayed=False)  # not re-executed here: stale
     assert replica.heads["acme/0"] == first.height - 1
     assert not replica.current({"acme/0": first.height})
-    replica.keep(first.hash, {b"x" * 32: None})
-    assert replica.on_final(first) and replica.current({"acme/0": first.height})
+    assert replica.on_final(first, replayed=True) and replica.current({"acme/0": first.height})

@@ -235,7 +235,6 @@ def _one_of_each_v2(block: Block, tx: Any) -> list[Message]:
         v2.GetBlocks(shard="public-0", from_height=4, limit=64),
         v2.Blocks(shard="public-0", blocks=(block,)),
         v2.L2LRequest(account=account_id_for("bob"), requester="public-1", arrived=1_700, tx_id=tx.id),
-        v2.EnclaveDelta(enclave="acme", shard="acme/0", height=2, block_hash=block.hash, epoch=3, sealed=b"\x05" * 40),
         v2.GetEnclaveState(enclave="acme"),
         v2.EnclaveState(enclave="acme", heads={"acme/0": 2}, epoch=3, sealed=b"\x07" * 40),
         v2.GetObject(id=account_id_for("bob")),

@@ -1,10 +1,11 @@
 """The audit: every rule public data can check, over every block of every shard.
 
 ``audit_chain(chain_file, tools, enclaves)`` is the whole audit as a function
-that does no I/O: it walks the blocks in file order (the order they became
-final) with one public ``ChainState``, feeds each block to the same
-``judge_block`` the simulator's validators use, and collects an
-:class:`AuditReport`: per-rule coverage, every violation, every ignored block.
+that does no I/O: it offers the blocks in file order (the order they became
+final) to a ``shards.chainview.ChainView``, the very reader a node runs, so
+each block gets the verdict of ``judge_block``, the judge of the simulator
+and the node alike, and collects an :class:`AuditReport`: per-rule coverage,
+every violation, every refused and every ignored block.
 Printing and the JSON form are in ``sagachain.audit.report``; the command is
 ``sagachain audit`` (``sagachain.cli``).
 
@@ -14,11 +15,12 @@ Beyond the rule catalogue (``sagachain.core.rules``) the audit checks:
   byte before it, and every record is in canonical encoding (a re-encoded
   record would change hashes; a non-canonical one hides bytes no hash covers).
 - TX-6, when given an enclave's sealed state and key: re-execution of the
-  enclave's transactions (``sagachain.audit.enclave_replay``).
+  enclave's transactions (``shards.enclave_replay``).
 
+A block that breaks a rule is *refused*: not applied, and its shard halts.
 Blocks that the chain does not honour (those of a terminated or broken-away
-enclave, or an over-minting enclave block, MINT-4 / LIFE-1) are listed as
-*ignored*, never counted as valid.
+enclave or of a halted shard, and an over-minting enclave block, MINT-4 /
+LIFE-1) are listed as *ignored*, never counted as valid.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pathlib import Path
 from sagachain.core.block import EnclaveEntry, MixedEntry, OpenEntry
 from sagachain.core.chainfile import ChainFile
 from sagachain.core.ledger import ACTIVE, ChainState
-from sagachain.core.rules import RULE_TEXT, Coverage, Tools, Violation, check_genesis, judge_block
+from sagachain.core.rules import IGNORED, REFUSED, RULE_TEXT, Coverage, Tools, Violation, check_genesis
 from sagachain.core.rules.catalog import GENESIS, checks
-from sagachain.audit.enclave_replay import RULE as TX6, TEXT as TX6_TEXT, EnclaveReplay, ReplayStats
+from shards.chainview import AUDIT, ChainView, Judged
+from shards.enclave_replay import RULE as TX6, TEXT as TX6_TEXT, EnclaveReplay, ReplayStats
 from sagachain.errors import InputError
 from shards.enclave_store import KEY_SIZE, EnclaveStore
 from shards.tools import default_tools
@@ -40,7 +43,6 @@ from shards.tools import default_tools
 REPORT_VERSION = 1
 FMT1 = "FMT-1"
 FMT1_TEXT = "chain file: the end record's BLAKE3 digest covers every byte before it; every record is canonically encoded"
-AUDIT = "AUDIT"
 AUDIT_TEXT = "every block could be checked (a check that crashed on a block is reported here, never hidden)"
 # Rules some checks report under although no check is registered for them.
 EXTRA_TEXT = {
@@ -73,6 +75,16 @@ class IgnoredBlock:
     offset: int
 
 
+@dataclass(frozen=True)
+class RefusedBlock:
+    """A block in the file that breaks a rule: not applied, and its shard halts there."""
+
+    shard: str
+    height: int
+    rules: tuple[str, ...]
+    offset: int
+
+
 @dataclass
 class AuditReport:
     """Everything an audit found; ``sagachain.audit.report`` prints it or writes it as JSON."""
@@ -87,6 +99,7 @@ class AuditReport:
     rules: list[RuleRow]
     violations: list[Violation]
     ignored: list[IgnoredBlock]
+    refused: list[RefusedBlock]
     enclaves_replayed: list[ReplayStats]
     enclave_status: dict[str, str]
     skipped: list[str] = field(default_factory=list)
@@ -133,6 +146,7 @@ def audit_chain(
     tools: Tools | Tooling | None = None,
     enclaves: dict[str, EnclaveStore] | None = None,
     progress: Callable[[int], None] | None = None,
+    on_judged: Callable[[Judged, ChainState], None] | None = None,
 ) -> AuditReport:
     """Check ``chain`` against every rule; return the report (no printing, no files).
 
@@ -142,7 +156,9 @@ def audit_chain(
     from ``E.sealed``); their transactions are re-executed (TX-6). Raises
     ``InputError`` when a store names no enclave of the chain or does not match
     the enclave's state commitment in the genesis. ``progress`` is called with
-    the number of blocks done after each block.
+    the number of blocks done after each block; ``on_judged`` with each
+    block's judgment and the ledger state right after it (the differential
+    tests compare readers with it).
     """
     tooling = _tooling(tools)
     stores = dict(enclaves or {})
@@ -153,30 +169,31 @@ def audit_chain(
     violations.extend(_fmt_1(chain))
     violations.extend(check_genesis(state, tooling.tools, coverage))
     replay = EnclaveReplay(stores)
+    view = ChainView(state, tooling.tools, replay=replay, coverage=coverage)
+    offsets = {id(block): offset for block, offset in zip(chain.blocks, chain.offsets, strict=True)}
     ignored: list[IgnoredBlock] = []
-    txs = 0
-    for number, (block, offset) in enumerate(zip(chain.blocks, chain.offsets, strict=True), start=1):
-        txs += sum(1 for e in block.entries if isinstance(e, TX_TYPES))
-        pending = None
-        try:
-            pending = replay.replay(state, block)
-            verdict = judge_block(state, block, tooling.tools, coverage)
-        except Exception as exc:  # noqa: BLE001 - a hostile block must not stop the audit
-            _abandon(state)
-            reason = f"the checks could not judge this block ({type(exc).__name__}: {exc}); this is an auditor bug, please report it"
-            violations.append(Violation(AUDIT, reason, block.shard, block.height))
-            ignored.append(IgnoredBlock(block.shard, block.height, "could not be checked (see AUDIT)", offset))
-            coverage.count(AUDIT).violations += 1
-        else:
+    refused: list[RefusedBlock] = []
+
+    def record(judged: list[Judged]) -> None:
+        for item in judged:
+            block, verdict = item.block, item.verdict
             violations.extend(verdict.violations)
-            if not verdict.applied:
-                ignored.append(IgnoredBlock(block.shard, block.height, verdict.ignored_because or "ignored", offset))
-            if pending is not None:
-                found = replay.settle(pending, verdict.applied)
-                violations.extend(found)
-                coverage.count(TX6).violations += len(found)
+            if verdict.outcome == IGNORED:
+                ignored.append(IgnoredBlock(block.shard, block.height, verdict.ignored_because or "ignored", offsets[id(block)]))
+            elif verdict.outcome == REFUSED:
+                refused.append(RefusedBlock(block.shard, block.height, verdict.rules, offsets[id(block)]))
+            violations.extend(item.replayed)
+            coverage.count(TX6).violations += len(item.replayed)
+            if on_judged is not None:
+                on_judged(item, state)
+
+    txs = 0
+    for number, block in enumerate(chain.blocks, start=1):
+        txs += sum(1 for e in block.entries if isinstance(e, TX_TYPES))
+        record(view.offer(block))
         if progress is not None:
             progress(number)
+    record(view.flush())
     skipped = dict(tooling.skipped)
     rules = _rows(chain, coverage, replay, skipped, bool(stores))
     return AuditReport(
@@ -190,6 +207,7 @@ def audit_chain(
         rules=rules,
         violations=violations,
         ignored=ignored,
+        refused=refused,
         enclaves_replayed=list(replay.stats.values()) if replay.active else [],
         enclave_status={e: _status(s.state, s.since, s.reason) for e, s in state.status.items()},
         skipped=[f"{rule_id}: {why}" for rule_id, why in skipped.items()],
@@ -217,12 +235,6 @@ def _check_stores(chain: ChainFile, stores: dict[str, EnclaveStore]) -> None:
                 f"the enclave state of {name!r} does not match the state commitment in this chain's genesis; "
                 "is it from another run or seed?"
             )
-
-
-def _abandon(state: ChainState) -> None:
-    """Undo a block a check crashed on, so the audit goes on from the state before it."""
-    if getattr(state, "_undo", None) is not None:
-        state.rollback()
 
 
 def _fmt_1(chain: ChainFile) -> list[Violation]:

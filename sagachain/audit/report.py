@@ -27,7 +27,10 @@ JSON report schema (``sagachain audit CHAIN --json REPORT.json``), version 1::
         {"rule": "SH-1", "shard": "P0", "height": 7, "entry": 2 | null,
          "tx": "<hex tx id>" | null, "reason": "one line"}, ...
       ],
-      "ignored": [                         # blocks the chain does not honour (MINT-4, LIFE-1)
+      "refused": [                         # blocks that break a rule: not applied, their shard halts
+        {"shard": "P0", "height": 7, "offset": 30112, "rules": ["L2L-1"]}, ...
+      ],
+      "ignored": [                         # blocks the chain does not honour (MINT-4, LIFE-1, a halted shard)
         {"shard": "acme/0", "height": 9, "offset": 40213, "reason": "..."}, ...
       ],
       "enclaves_replayed": [               # TX-6 re-execution, one per enclave state given
@@ -90,6 +93,7 @@ def to_json(report: AuditReport, max_violations: int | None = None) -> dict[str,
         ],
         "violations_total": len(report.violations),
         "violations": [violation_json(v) for v in listed],
+        "refused": [{"shard": r.shard, "height": r.height, "offset": r.offset, "rules": list(r.rules)} for r in report.refused],
         "ignored": [{"shard": i.shard, "height": i.height, "offset": i.offset, "reason": i.reason} for i in report.ignored],
         "enclaves_replayed": [
             {"enclave": s.enclave, "blocks": s.blocks, "txs": s.txs, "rollbacks": s.rollbacks, "violations": s.violations}
@@ -141,8 +145,20 @@ def violations_table(report: AuditReport, shown: int) -> Table:
     return table
 
 
+def refused_table(report: AuditReport, shown: int) -> Table:
+    table = Table(title=f"{len(report.refused)} refused blocks (they break a rule: not applied, their shard halts)")
+    table.add_column("shard", no_wrap=True)
+    table.add_column("height", justify="right")
+    table.add_column("rules")
+    for item in report.refused[:shown]:
+        table.add_row(item.shard, str(item.height), ", ".join(item.rules))
+    if len(report.refused) > shown:
+        table.add_row("...", "", f"{len(report.refused) - shown} more (all are in the --json report)")
+    return table
+
+
 def ignored_table(report: AuditReport, shown: int) -> Table:
-    table = Table(title=f"{len(report.ignored)} ignored blocks (not honoured by the chain, MINT-4 / LIFE-1)")
+    table = Table(title=f"{len(report.ignored)} ignored blocks (not honoured by the chain: MINT-4, LIFE-1, a halted shard)")
     table.add_column("shard", no_wrap=True)
     table.add_column("height", justify="right")
     table.add_column("why")
@@ -158,6 +174,8 @@ def print_report(report: AuditReport, console: Console, max_violations: int = DE
     console.print(rules_table(report))
     if report.violations:
         console.print(violations_table(report, max_violations))
+    if report.refused:
+        console.print(refused_table(report, max(max_violations, DEFAULT_SHOWN)))
     if report.ignored:
         console.print(ignored_table(report, max(max_violations, DEFAULT_SHOWN)))
     else:

@@ -135,6 +135,7 @@ class ChainState:
         self.basis: dict[str, dict[str, int]] = {s.id: {} for s in genesis.shards}
         self.acquired: set[EntryRef] = set()
         self.status: dict[str, EnclaveStatus] = {e.id: EnclaveStatus() for e in genesis.enclaves}
+        self.halted: dict[str, tuple[int, str]] = {}  # shard -> (height of its refused block, why): see ``halt``
         self.tallies = Tallies()
         self.supply = genesis.supply()
         self.circulating = self.supply
@@ -251,7 +252,11 @@ class ChainState:
         return enclave is None or self.status[enclave].state == ACTIVE
 
     def shard_active(self, shard: str) -> bool:
-        return self.enclave_active(self.shard_enclave(shard))
+        return shard not in self.halted and self.enclave_active(self.shard_enclave(shard))
+
+    def advances(self, shard: str) -> bool:
+        """Whether ``shard`` can still get blocks honoured: not halted, its enclave (if any) not ended."""
+        return shard in self.shards and self.shard_active(shard)
 
     def account_objects(self, account: bytes) -> dict[bytes, StoredObject]:
         return {oid: self.objects[oid] for oid in self.objects_of.get(account, ())}
@@ -384,6 +389,15 @@ class ChainState:
         self._set_attr(status, "state", state)
         self._set_attr(status, "since", where)
         self._set_attr(status, "reason", reason)
+
+    def halt(self, shard: str, height: int, reason: str) -> None:
+        """A final block of ``shard`` broke a rule and was refused: nothing after it is honoured.
+
+        An honest committee never finalizes such a block, so its committee is
+        faulty; every later block of the shard builds on the refused one.
+        """
+        if shard not in self.halted:
+            self._put(self.halted, shard, (height, reason))
 
     def finish_block(self, block: Block) -> None:
         """Record the block itself: head, summary, coin tallies (after its entries)."""

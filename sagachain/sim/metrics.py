@@ -77,6 +77,7 @@ class Metrics:
     gas_charged: Counter[str] = field(default_factory=Counter)
     floor_applied: int = 0
     terminated: dict[str, str] = field(default_factory=dict)
+    halted: dict[str, str] = field(default_factory=dict)  # shard -> "shard#height: rules" of its refused final block
     broken_away: dict[str, str] = field(default_factory=dict)
     transfer_parts: list[TransferParts] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
@@ -106,6 +107,7 @@ class Metrics:
             "gas_charged": dict(sorted(self.gas_charged.items())),
             "gas_floor_applied": self.floor_applied,
             "terminated": self.terminated,
+            "halted": self.halted,
             "broken_away": self.broken_away,
             "transfer_ms": {
                 part: spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")

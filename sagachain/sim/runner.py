@@ -40,7 +40,7 @@ from sagachain.core.block import (
 from sagachain.core.block import block_to_wire
 from sagachain.core.encoding import encode
 from sagachain.core.ledger import ChainState
-from sagachain.core.rules import Tools, check_and_apply, judge_block
+from sagachain.core.rules import REFUSED, Tools, judge_block
 from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
@@ -289,26 +289,24 @@ class Simulation:
         sign = self.membership.signing_key  # a seated node that rotated its key signs with the roster's key for it
         block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=sign(sid, block.height, n).sign(digest)) for n in machine.committee()))
         if sid in self.bad or not self.chain.shard_active(sid):
-            verdict = judge_block(self.chain, block, self.tools)
-            applied = verdict.applied
+            verdict = judge_block(self.chain, block, self.tools)  # what every reader makes of the final block
             if verdict.terminated:
                 self.metrics.terminated[verdict.terminated] = f"{sid}#{block.height}"
                 # MINT-4: nobody honours the enclave's blocks any more; its shards stop producing
                 self.stopped.update(s for s, m in self.machines.items() if m.enclave == verdict.terminated)
+            elif verdict.outcome == REFUSED:
+                self.metrics.halted[sid] = f"{sid}#{block.height}: {', '.join(verdict.rules)}"
+                self.stopped.add(sid)  # its later blocks would all build on the refused one
         else:
-            self.chain.begin()
-            found = check_and_apply(self.chain, block, self.tools)
-            if found:
-                self.chain.rollback()
-                for v in found:
+            verdict = judge_block(self.chain, block, self.tools, proposal=True)  # the members' check before they vote
+            if not verdict.applied:
+                for v in verdict.violations:
                     self.metrics.rejected_blocks[v.rule] += 1
                 machine.on_rejected(proposal)
                 return
-            self.chain.commit()
-            applied = True
         self.blocks.append(block)
         self.metrics.blocks[sid] += 1
-        if not applied:
+        if not verdict.applied:
             self.metrics.ignored_blocks += 1
             machine.on_own_ignored(block)
             return

@@ -80,11 +80,15 @@ def check_l2l_3_single_owner(state: ChainState, block: Block, index: int, entry:
             yield _v("L2L-3", block, index, f"{block.shard} acquires {_name(state, entry.account)}, owned by {state.owner.get(entry.account)} and never released")
 
 
-@rule("L2L-4", "no account is released to a terminated or broken-away enclave", ENTRY, (ReleaseEntry,))
+@rule("L2L-4", "no account is released to a terminated or broken-away enclave, or to a halted shard", ENTRY, (ReleaseEntry,))
 def check_l2l_4_no_accounts_for_ended(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
     if isinstance(entry, ReleaseEntry) and entry.to_shard in state.shards and not state.shard_active(entry.to_shard):
         enclave = state.shard_enclave(entry.to_shard)
-        yield _v("L2L-4", block, index, f"releases {_name(state, entry.account)} to {entry.to_shard} of {state.status[enclave or ''].state} enclave {enclave}")
+        if entry.to_shard in state.halted:
+            where = f"halted shard {entry.to_shard} (its block {state.halted[entry.to_shard][0]} was refused)"
+        else:
+            where = f"{entry.to_shard} of {state.status[enclave or ''].state} enclave {enclave}"
+        yield _v("L2L-4", block, index, f"releases {_name(state, entry.account)} to {where}")
 
 
 @rule("MINT-4", "no account change of a terminated enclave is honoured after its termination", ENTRY, (AcquireEntry,))

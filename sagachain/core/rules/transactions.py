@@ -38,31 +38,41 @@ def touched_enclaves(state: ChainState, entry: TxEntry) -> tuple[set[str], bool]
     return enclaves, public
 
 
-@rule("TX-1", "transaction is signed by its sender, its nonce is fresh, its script is in the SagaPython subset", ENTRY, TX_TYPES)
-def check_tx_1_transaction(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
-    tx = entry.tx
+def tx_1_problems(state: ChainState, tx: Any, tools: Tools) -> Iterator[str]:
+    """TX-1 for one transaction against ``state``: why it may not execute now (nothing when it may).
+
+    The one statement of TX-1: the block check below and node admission
+    (``shards.admission``) both read it.
+    """
     sender = state.accounts.get(tx.sender)
     if sender is None:
-        yield _v("TX-1", block, index, entry, f"sender {tx.sender.hex()[:12]} is not a known account")
+        yield f"sender {tx.sender.hex()[:12]} is not an account of this chain"
     elif not tools.verify(sender.public_key, tx.id, tx.signature):
-        yield _v("TX-1", block, index, entry, f"signature does not verify with {sender.name}'s key")
+        yield f"the signature does not verify with {sender.name}'s key; sign the transaction id with the sender's key"
     if tx.id in state.seen_tx:
-        yield _v("TX-1", block, index, entry, "transaction replayed: its id is already on chain")
+        yield "replayed: this transaction is already in a final block"
     last = state.nonces.get(tx.sender, 0)
     if tx.nonce <= last:
-        yield _v("TX-1", block, index, entry, f"nonce {tx.nonce} is not above the sender's last nonce {last}")
+        name = sender.name if sender is not None else "the sender"
+        yield f"nonce {tx.nonce} is not above {name}'s last nonce {last} on chain; use {last + 1}"
     if tx.gas_limit <= 0:
-        yield _v("TX-1", block, index, entry, f"gas limit {tx.gas_limit} must be positive")
+        yield f"gas limit {tx.gas_limit} must be positive"
     aliases = [use.alias for use in tx.accounts]
     if len(set(aliases)) != len(aliases) or len(set(tx.account_ids())) != len(aliases):
-        yield _v("TX-1", block, index, entry, "declared accounts repeat an alias or an account")
-    for account in tx.account_ids():
-        if account not in state.accounts:
-            yield _v("TX-1", block, index, entry, f"declared account {account.hex()[:12]} does not exist")
+        yield "declared accounts repeat an alias or an account; declare each account once, under one alias"
+    missing = [a.hex()[:12] for a in (*tx.account_ids(), tx.gas_payer) if a not in state.accounts]
+    if missing:
+        yield f"declared account(s) or gas payer {sorted(set(missing))} do not exist on this chain"
     if tools.check_script is not None:
         problem = tools.check_script(tx.script)
         if problem is not None:
-            yield _v("TX-1", block, index, entry, problem)
+            yield problem
+
+
+@rule("TX-1", "transaction is signed by its sender, its nonce is fresh, its script is in the SagaPython subset", ENTRY, TX_TYPES)
+def check_tx_1_transaction(state: ChainState, block: Block, index: int, entry: Any, tools: Tools) -> Iterator[Violation]:
+    for problem in tx_1_problems(state, entry.tx, tools):
+        yield _v("TX-1", block, index, entry, problem)
 
 
 @rule("CMI-4", "no transaction touches the accounts of two different enclaves", ENTRY, TX_TYPES)

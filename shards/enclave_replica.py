@@ -1,13 +1,14 @@
 """A member node's copy of its enclave's off-chain state, kept in step with the chain.
 
 The chain carries only hashes of enclave state (TX-3); the state itself is
-the members' business (MEM-4). A producer sends each block's off-chain
-writes (a *delta*) to the other members before the block can be final; a
-member applies the delta when the block is applied to its chain. ``heads``
-says which enclave shard heights the state reflects: the state is
-*current* when they equal the chain's. A member that misses a delta (it
-was down, or joined later) is *stale*: it builds no enclave block and asks
-a current member for the whole state (``get_enclave_state``).
+the members' business (MEM-4). A member advances its state by its own
+re-execution of every enclave block (TX-6, ``shards.enclave_replay``, run by
+the member's ``ChainView``): nothing a proposer sends is applied on trust.
+``heads`` says which enclave shard heights the state reflects: the state is
+*current* when they equal the heights the member's chain has judged. Only a
+current replica is re-executed; one that missed a block (it was down, or
+joined later) is *stale*: it builds and votes on no enclave block and asks a
+current member for the whole state (``get_enclave_state``).
 
 Pure: the driver seals and opens (under epoch keys, ``node.enclave_keys``).
 """
@@ -17,10 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sagachain.core.block import Block, EnclaveEntry, MixedEntry, RollbackEntry
-from sagachain.core.objects import StoredObject
 from shards.enclave_store import EnclaveStore
-
-MAX_DELTAS = 1024  # deltas of blocks not yet final kept at once; the oldest go first
 
 
 def changes_state(block: Block) -> bool:
@@ -35,7 +33,6 @@ class EnclaveReplica:
     store: EnclaveStore = field(init=False)
     heads: dict[str, int] = field(default_factory=dict)
     has_state: bool = False
-    deltas: dict[bytes, dict[bytes, StoredObject | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = EnclaveStore(self.enclave)
@@ -44,7 +41,7 @@ class EnclaveReplica:
 
     def install(self, store: EnclaveStore, heads: dict[str, int]) -> None:
         """Take a whole state (from the file, a genesis bundle or a member), in place: shard
-        machines hold a reference to ``store``."""
+        machines and the replay hold a reference to ``store``."""
         self.store.objects = dict(store.objects)
         self.store.private_code = dict(store.private_code)
         self.store.snapshots = {}
@@ -54,27 +51,20 @@ class EnclaveReplica:
     def current(self, chain_heads: dict[str, int]) -> bool:
         return self.has_state and all(self.heads[s] == chain_heads.get(s, 0) for s in self.shards)
 
-    def keep(self, block_hash: bytes, writes: dict[bytes, StoredObject | None]) -> None:
-        self.deltas[block_hash] = writes
-        while len(self.deltas) > MAX_DELTAS:
-            del self.deltas[next(iter(self.deltas))]
-
-    def on_final(self, block: Block) -> bool:
+    def on_final(self, block: Block, replayed: bool) -> bool:
         """Advance with a block applied to the chain; True when the state changed.
 
-        A block the state already reflects (installed from a member ahead of
-        this node's chain) is skipped; one whose delta is missing leaves the
-        state stale, to be fetched whole.
+        ``replayed``: the member's replay re-executed the block on this
+        replica's store. A block the state already reflects (installed from a
+        member ahead of this node's chain) is skipped; a state-changing block
+        that was not replayed leaves the state stale, to be fetched whole.
         """
         if block.shard not in self.heads or not self.has_state:
             return False
         have = self.heads[block.shard]
-        if block.height <= have or block.height != have + 1:
+        if block.height != have + 1:
             return False
-        if changes_state(block):
-            delta = self.deltas.pop(block.hash, None)
-            if delta is None:
-                return False
-            self.store.write(delta)
+        if changes_state(block) and not replayed:
+            return False
         self.heads[block.shard] = block.height
         return changes_state(block)

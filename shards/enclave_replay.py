@@ -1,15 +1,18 @@
 """TX-6 for enclave nodes: re-execute an enclave's transactions on its off-chain state.
 
 A node outside an enclave can check only that the enclave's blocks are
-well-formed; given the enclave's sealed initial state and its key, the auditor
-is an enclave node and can also check both hashes of every enclave and mixed
-entry (TX-3, TX-4): the output state hash of the enclave accounts and the
-output log hash.
+well-formed; an enclave node (a committee member, or an auditor given the
+enclave's sealed initial state and its key) also checks both hashes of every
+enclave and mixed entry (TX-3, TX-4): the output state hash of the enclave
+accounts and the output log hash, and the public updates of a mixed entry.
+A member runs this on a proposal before it votes (``ChainView.check_proposal``)
+and on every final block, so its own state only ever advances by its own
+execution: nothing a proposer sends is applied on trust.
 
 How (the simplest approach that sees exactly what the producer saw):
 
-1. Blocks are walked in file order, the order they became final, with the one
-   public ``ChainState`` the audit keeps.
+1. Blocks come in an order their dependencies allow (``shards.chainview``),
+   with the reader's one public ``ChainState``.
 2. *Before* ``judge_block`` applies a block of an enclave shard, the replay
    opens an undo scope on the public state (``begin``), walks the block's
    entries in order and, for each entry, first re-executes it if it is an
@@ -24,8 +27,9 @@ How (the simplest approach that sees exactly what the producer saw):
    entry's reference; a ``RollbackEntry`` (TX-7) puts a snapshot back, and the
    restored state must hash to the rollback's recorded state hash.
 4. Only when ``judge_block`` honours the block (``applied``) does the working
-   store replace the enclave's store; for an ignored block (terminated,
-   broken-away or over-minting enclave) the replay and its findings are dropped.
+   store become the enclave's store (in place: a shard machine holding the
+   store sees it); for a block not applied the replay and its findings are
+   dropped.
 
 When a recorded hash differs from the re-execution, the replay keeps going on
 its own (re-executed) state: that is the state an honest enclave node holds.
@@ -80,6 +84,18 @@ class EnclaveReplay:
         self.stores = {name: store.copy() for name, store in self.stores.items()}
         self.stats = {name: ReplayStats(name) for name in self.stores}
 
+    def track(self, store: EnclaveStore) -> None:
+        """Re-execute ``store``'s enclave from now on, updating ``store`` itself (a member's replica)."""
+        self.stores[store.enclave] = store
+        self.stats.setdefault(store.enclave, ReplayStats(store.enclave))
+
+    def untrack(self, enclave: str) -> None:
+        """Stop: the state is stale (a block's replay was missed) until it is installed whole again."""
+        self.stores.pop(enclave, None)
+
+    def tracks(self, enclave: str | None) -> bool:
+        return enclave in self.stores
+
     @property
     def active(self) -> bool:
         return bool(self.stores)
@@ -112,7 +128,7 @@ class EnclaveReplay:
         """Keep the replay of an honoured block; drop that of an ignored one."""
         if not applied:
             return []
-        self.stores[pending.enclave] = pending.work
+        self.stores[pending.enclave].adopt(pending.work)
         stats = self.stats[pending.enclave]
         stats.blocks += 1
         stats.txs += pending.txs
