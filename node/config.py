@@ -12,7 +12,9 @@ directory alone:
 
 The config names the chain (its genesis file), where the node listens, its
 peers (address and pinned node key, MEM-5), the shards whose committees it
-serves, and the enclaves it is a member of.
+serves, and the enclaves it is a member of. One setting exists for tests
+only: ``lie`` makes the node a byzantine enclave proposer (``shards.lies``),
+so that a devnet can show its honest members refusing what it proposes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tomli_w
 
 from sagachain.core.keys import KeyPair, hex32
 from sagachain.errors import InputError
+from shards.lies import LIES
 
 KEY_FILE = "node.key"
 PREVIOUS_KEYS_FILE = "node.key.previous"  # seeds a key rotation replaced, oldest first (``sagachain enclave rotate-key``)
@@ -55,12 +58,19 @@ class NodeConfig:
     enclaves: tuple[str, ...] = ()  # enclaves this node is a member of
     peers: tuple[Peer, ...] = field(default_factory=tuple)
     metrics: str = ""  # host:port for Prometheus metrics over HTTP; empty: off
+    lie: str = ""  # for tests only: tamper own enclave proposals this way (a kind of ``shards.lies``); empty: honest
+
+    def __post_init__(self) -> None:
+        if self.lie and self.lie not in LIES:
+            raise InputError(f"node {self.name}: `lie` must be one of {sorted(LIES)} (a test fault), or left out; got {self.lie!r}")
 
     def to_toml(self) -> str:
         data: dict[str, Any] = asdict(self)
         data["shards"] = list(self.shards)
         data["enclaves"] = list(self.enclaves)
         data["peers"] = [asdict(p) for p in self.peers]
+        if not self.lie:
+            del data["lie"]
         return tomli_w.dumps(data)
 
     @classmethod
@@ -91,6 +101,7 @@ class NodeConfig:
             enclaves=tuple(str(e) for e in data.get("enclaves", [])),
             peers=peers,
             metrics=str(data.get("metrics", "")),
+            lie=str(data.get("lie", "")),
         )
         _check_address(config.listen, where)
         if config.metrics:

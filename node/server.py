@@ -34,7 +34,7 @@ import os
 import signal
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +102,9 @@ from shards.chainview import ChainView, Judged
 from shards.enclave_replay import EnclaveReplay
 from shards.enclave_replica import EnclaveReplica, changes_state
 from shards.enclave_store import EnclaveStore
+from shards.lies import LIES
 from shards.placement import Priority
-from shards.shard import Request, ShardMachine
+from shards.shard import Proposal, Request, ShardMachine
 from shards.tools import default_tools
 
 log = logging.getLogger("sagachain.node")
@@ -176,6 +177,7 @@ class Node:
         self.handshakes = trio.Semaphore(MAX_HANDSHAKES)
         self.final_in, self.final_out = trio.open_memory_channel[tuple[str, Block, bytes | None]](10_000)
         self.names = {n.id: n.name for n in self.genesis.nodes}
+        self.lies: set[bytes] = set()  # hashes of the tampered proposals this node made (config ``lie``, tests only)
         self._restore()
         chain = self.view.chain
         self.pins = PinBook({bytes.fromhex(k.removeprefix(PIN)): v for k, v in self.store.meta_items(PIN).items()})
@@ -317,6 +319,8 @@ class Node:
         log.info("node %s (%s) listening on %s; shards %s; enclaves %s; %d blocks on file",
                  self.config.name, self.key.public.hex()[:16], address, list(self.served), list(self.replicas),
                  sum(self.view.heads.values()))
+        if self.config.lie:
+            log.warning("node %s is configured to LIE (%s): a test fault; its enclave proposals are tampered", self.config.name, self.config.lie)
         ready = {"address": address, "metrics": metrics, "pid": os.getpid(), "node_key": self.key.public.hex()}
         (self.dir / READY_FILE).write_text(json.dumps(ready))
         async with trio.open_nursery() as nursery:
@@ -651,6 +655,8 @@ class Node:
 
     def _validate(self, sid: str, block: Block) -> str | None:
         """The member's judgment before it votes; a rule broken (not a wait) is logged with its rule id."""
+        if block.hash in self.lies:
+            return None  # a liar vouches for its own lie
         problem = self.view.check_proposal(block)
         if problem is not None and problem.startswith("TX-6"):
             log.warning("shard %s: votes nil on block %d of %s: its own re-execution differs (%s)",
@@ -697,6 +703,8 @@ class Node:
         self._collect_refusals(served)
         if proposal is None:
             return
+        if self.config.lie and enclave is not None:
+            proposal = self._tell_lie(sid, proposal)
         served.need = None
         served.mine[height] = proposal
         log.debug("shard %s: proposing height %d with %d entries", sid, height, len(proposal.block.entries))
@@ -706,6 +714,16 @@ class Node:
             del served.mine[height]
             machine.on_rejected(proposal)
         self._act(sid, actions)
+
+    def _tell_lie(self, sid: str, proposal: Proposal) -> Proposal:
+        """Test fault (``lie`` in node.toml): propose the tampered block a byzantine member would."""
+        block = Block(header=proposal.block.header, entries=proposal.block.entries, qc=())
+        lie = LIES[self.config.lie](self.view.chain, block)
+        if lie is None:
+            return proposal
+        self.lies.add(lie.hash)
+        log.warning("shard %s: LYING (test fault %r): proposing a tampered block %d", sid, self.config.lie, lie.height)
+        return replace(proposal, block=lie)
 
     # -- enclave state ---------------------------------------------------------------------------
 

@@ -469,11 +469,16 @@ class CommitteeMachine:
 
     def wake(self, now: int) -> list[Action]:
         """The driver stopped ticking while its shard had nothing to do; restart the current
-        round's timers from ``now``, so an idle spell does not count as a silent proposer.
+        round's propose timer from ``now``, so an idle spell does not count as a silent
+        proposer. The prevote and precommit timers stay: they started on votes received, so
+        they time a round already under way, and dropping them would leave a round whose
+        votes are all in (a nil quorum after a refused proposal) waiting for ever.
         Timeouts only pace liveness: moving them never touches what the member signs."""
         st = self._state
         out: list[Action] = []
-        st.timers = []
+        st.timers = [t for t in st.timers if t[1] != "propose"]
+        for at, _, _ in st.timers:
+            out.append(ScheduleTick(at))
         if st.final is None and st.decided is None:
             self._schedule(now + self.timeouts.propose + st.round * self.timeouts.increment, "propose", st.round, out)
         self._next_resend = now + self.timeouts.resend

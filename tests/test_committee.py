@@ -253,6 +253,36 @@ def test_safety_and_liveness_with_up_to_f_faulty(n: int, seed: int, drop: float,
     assert not stuck, f"members {stuck} did not decide 3 heights by virtual time {net.now}"
 
 
+def test_a_refused_proposal_passes_the_round_even_when_an_idle_driver_wakes_the_members() -> None:
+    """Member 0 proposes only blocks the others refuse (a lie, TX-6 at the node). The others
+    prevote and precommit nil and the next round's proposer builds the height. The node's
+    driver calls ``wake`` when a shard that slept gets work; here every nil precommit wakes its
+    receiver, after the machine took it. Found on a devnet: ``wake`` dropped the precommit
+    timer of a round whose nil votes were all in, and the shard never reached the next round."""
+    world = World.make(4)
+    net = Network(world, random.Random(3))
+    for i in range(4):
+        net.add(i)
+    liar = world.ids[0]
+    for member in net.members[1:]:
+        member.machine.validate = lambda block, m=member: "TX-6: forged" if block.header.producer == liar else Network._validate(m, block)
+    original_receive = CommitteeMachine.receive
+
+    def receive(machine: CommitteeMachine, message: Message, now: int) -> list:
+        actions = original_receive(machine, message, now)
+        if isinstance(message, Precommit) and message.block_hash == NIL:
+            actions = actions + machine.wake(now)
+        return actions
+
+    for member in net.members:
+        member.machine.receive = lambda message, now, m=member.machine: receive(m, message, now)  # type: ignore[method-assign]
+    net.run(heights=6, until=200_000)
+    honest = net.members[1:]
+    assert all(len(m.final) >= 6 for m in honest), [len(m.final) for m in honest]
+    assert liar not in {b.header.producer for m in honest for b in m.final}  # no refused block was decided
+    _check_safety(net)
+
+
 # -- what a member refuses -------------------------------------------------------------
 
 

@@ -63,6 +63,9 @@ CASES: dict[str, Expect] = {
     "mailbox": Expect({"messages": "20", "duration": "24000"}),
     "churn/seal-to-all": Expect({"size": "8", "strategy": "seal-to-all", "changes": "6"}, all_commit=True),
     "churn/key-tree": Expect({"size": "8", "strategy": "key-tree", "changes": "6"}, all_commit=True),
+    "lying_proposer/forge_state": Expect({"lie": "forge_state", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
+    "lying_proposer/inflate_payout": Expect({"lie": "inflate_payout", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
+    "lying_proposer/wrong_log": Expect({"lie": "wrong_log", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
     "regions/fanout": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000", "fanout": "2", "single": "false"}),
 }
 

@@ -16,6 +16,10 @@ auditor must name the rule each one breaks; tests check that it does.
   the enclave's other shards. Its blocks stay well-formed, so nothing public
   shows it; the other members notice when the changes do not come
   (``Simulation.deliver_final``), and accounts it releases cannot be acquired.
+
+A lying *proposer* among honest members is another matter: its kinds
+(``forge_state``, ``inflate_payout``, ``wrong_log``) are in ``shards.lies``,
+shared with the node, and the honest members refuse its blocks (TX-6).
 """
 
 from __future__ import annotations
@@ -31,21 +35,13 @@ from sagachain.core.block import (
     MixedEntry,
     ObjectUpdate,
     OpenEntry,
-    body_hash,
 )
 from sagachain.core.encoding import hash_value
 from sagachain.core.ledger import ChainState
 from sagachain.core.rules.formulas import gas_3_charge, gas_4_tax, mint_3_allowance
 from sagachain.core.tx import Transaction
 from shards.enclave_store import EnclaveStore
-
-
-def reseal(block: Block, entries: list[Entry], **header: int) -> Block:
-    """The block with new entries and header figures; fees and tax re-added so only the intended rule breaks."""
-    txs = [e for e in entries if isinstance(e, OpenEntry | EnclaveEntry | MixedEntry)]
-    fields = {"fees": sum(e.fee for e in txs), "tax": sum(e.tax for e in txs), **header}
-    new_header = replace(block.header, body=body_hash(entries), **fields)
-    return Block(header=new_header, entries=tuple(entries), qc=())
+from shards.lies import reseal
 
 
 def overmint(chain: ChainState, block: Block) -> Block:

@@ -78,6 +78,7 @@ class Metrics:
     floor_applied: int = 0
     terminated: dict[str, str] = field(default_factory=dict)
     halted: dict[str, str] = field(default_factory=dict)  # shard -> "shard#height: rules" of its refused final block
+    lies: dict[str, int] = field(default_factory=dict)  # a lying proposer's proposals: told, refused (sagachain.sim.liars)
     broken_away: dict[str, str] = field(default_factory=dict)
     transfer_parts: list[TransferParts] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
@@ -108,6 +109,7 @@ class Metrics:
             "gas_floor_applied": self.floor_applied,
             "terminated": self.terminated,
             "halted": self.halted,
+            "lies": self.lies,
             "broken_away": self.broken_away,
             "transfer_ms": {
                 part: spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")

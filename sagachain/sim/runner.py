@@ -10,7 +10,8 @@ gossiped to every other shard. L2L requests travel one unreliable hop.
 
 Faults a scenario may schedule: network partitions (messages between groups
 wait for the heal), committee nodes crashing and restarting (a shard without
-a quorum produces nothing), and the misbehaviours of ``sagachain.sim.byzantine``.
+a quorum produces nothing), the colluding committees of ``sagachain.sim.byzantine``
+and the lying proposers of ``sagachain.sim.liars``.
 
 Network delays are drawn from the run's one seeded generator; nothing else is
 random. The same scenario and seed therefore give the same chain file, byte
@@ -22,7 +23,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtimes import compile_class
 from sagachain.core.block import (
@@ -45,6 +46,7 @@ from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
+from sagachain.sim.liars import Liars
 from sagachain.sim.mail import MailDriver, mail_driver
 from sagachain.sim.membership import MembershipDriver
 from sagachain.sim.metrics import Metrics, TransferClock
@@ -52,7 +54,7 @@ from sagachain.sim.network import Network
 from sagachain.sim.roster_actions import ACTION as ROSTER_ACTION
 from sagachain.sim.scaling import Scaler
 from sagachain.sim.timeseries import TimeSeries
-from sagachain.sim.scenario import Misbehaviour, Scenario, Scheduled
+from sagachain.sim.scenario import LIES, Misbehaviour, Scenario, Scheduled
 from sagachain.sim.world import World
 from shards.execution import kind_of
 from shards.enclave_store import EnclaveStore
@@ -102,7 +104,10 @@ class Simulation:
         for m in self.sc.misbehaviours:
             if m.shard not in self.machines:
                 raise InputError(f"misbehaviour names unknown shard {m.shard!r}; shards: {sorted(self.machines)}")
-            self.bad.setdefault(m.shard, []).append(m)
+            if m.kind not in LIES:
+                self.bad.setdefault(m.shard, []).append(m)
+        self.liars = Liars([m for m in self.sc.misbehaviours if m.kind in LIES])
+        self.rounds: dict[str, int] = {}  # a shard's round at its next height: a refused proposal passes it on
         self.network = Network(self.sc.resolved_network(), random.Random(f"network/{self.sc.seed}"), shards=len(self.machines))
         self.costs = self.sc.cost_model
         self.held: list[tuple[str, str, Block]] = []  # gossip waiting for a partition to heal
@@ -262,9 +267,12 @@ class Simulation:
                     self.events.after(delay, lambda o=owner, r=request: self.deliver_request(o, r))
             committee = machine.committee()
             before = len(machine.rejected)
-            proposal = machine.build(now, committee[machine.height % len(committee)])
+            producer = committee[(machine.height + self.rounds.get(sid, 0)) % len(committee)]
+            proposal = machine.build(now, producer)
             self._count_rejections(machine, before)
             if proposal is not None:
+                if sid in self.liars:
+                    proposal = replace(proposal, block=self.liars.tamper(self.chain, proposal.block, committee, producer))
                 self.in_flight.add(sid)
                 size = self._size(proposal.block)
                 votes = self.network.send(sid, sid, size) or 0
@@ -298,12 +306,15 @@ class Simulation:
                 self.metrics.halted[sid] = f"{sid}#{block.height}: {', '.join(verdict.rules)}"
                 self.stopped.add(sid)  # its later blocks would all build on the refused one
         else:
-            verdict = judge_block(self.chain, block, self.tools, proposal=True)  # the members' check before they vote
-            if not verdict.applied:
-                for v in verdict.violations:
+            found = self.liars.reexecute(self.chain, block, machine.store)  # members re-execute first (TX-6)
+            verdict = judge_block(self.chain, block, self.tools, proposal=True) if not found else None  # then vote
+            if verdict is None or not verdict.applied:
+                for v in found or (verdict.violations if verdict else []):
                     self.metrics.rejected_blocks[v.rule] += 1
                 machine.on_rejected(proposal)
+                self.rounds[sid] = self.rounds.get(sid, 0) + 1  # the next member proposes
                 return
+        self.rounds.pop(sid, None)
         self.blocks.append(block)
         self.metrics.blocks[sid] += 1
         if not verdict.applied:
@@ -522,6 +533,8 @@ class Simulation:
         self.schedule()
         self.events.run(self.sc.timing.duration, self.on_progress)
         self.series.sample(self.events.now, self)
+        if self.liars.by_shard:
+            self.metrics.lies = {"told": self.liars.lies_told, "refused": self.liars.lies_refused}
         return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network, self.mail)
 
 

@@ -25,10 +25,13 @@ from sagachain.sim.network import NetworkModel, Uniform
 from sagachain.sim.roster_actions import ACTION, churn_plan, roster_action
 from sagachain.sim.scaling import ScalingPolicy
 from shards.placement import LookAhead, Placement
+from shards.lies import LIES as LIE_KINDS
 from sagachain.errors import InputError
 
 REAL, MODELLED = "real", "modelled"  # crypto modes: compute every signature, or model them
-MISBEHAVIOURS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy", "withhold")
+COLLUSIONS = ("overmint", "leak_state", "wrong_gas", "steal_account", "cross_enclave", "strict_deploy", "withhold")
+LIES = tuple(LIE_KINDS)  # one lying proposer among honest members (shards.lies)
+MISBEHAVIOURS = COLLUSIONS + LIES
 
 
 @dataclass
@@ -362,7 +365,12 @@ class Scenario(MailDeclarations):
     # -- operators and adversaries ----------------------------------------------
 
     def misbehave(self, shard: str, kind: str, at_height: int = 1, count: int = 1, target: str | None = None) -> None:
-        """Make ``shard``'s committee collude in ``kind`` from ``at_height``, ``count`` blocks long."""
+        """Make ``shard``'s committee collude in ``kind`` from ``at_height``, ``count`` blocks long.
+
+        A kind of ``LIES`` is one member lying instead: the member proposing
+        ``at_height`` in its first round tampers its next ``count`` proposals
+        that hold something to lie about, and the honest members refuse them
+        (TX-6), so the next round's proposer builds the height."""
         if kind not in MISBEHAVIOURS:
             raise InputError(f"unknown misbehaviour {kind!r}; known: {list(MISBEHAVIOURS)}")
         self.misbehaviours.append(Misbehaviour(shard, kind, at_height, count, target))
