@@ -54,7 +54,7 @@ def load_scenario(s: Any) -> None:
 
 def simulate(scenario: Any) -> Any:
     from sagachain.sim.runner import Simulation
-    from sagachain.sim.world import build_world
+    from sagachain.world.build import build_world
     from shards.tools import tools_for
 
     world = build_world(scenario)

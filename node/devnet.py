@@ -2,7 +2,8 @@
 
 The devnet is how the real node is tried out as a whole, on one machine,
 before any wide-area set-up: the same genesis, keys and enclave state the
-simulator would build for the same declarations (``sagachain.sim.world``),
+simulator would build for the same declarations (``sagachain.world``, the
+world builder below both drivers, so the node never imports the simulator),
 turned into one data directory per node and one ``sagachain node start``
 process each, all on 127.0.0.1.
 
@@ -46,9 +47,9 @@ from sagachain.core.chainfile import write_chain
 from sagachain.core.keys import KeyPair
 from sagachain.core.roster import BURN_ON_READ
 from sagachain.errors import InputError, SagaError
-from sagachain.sim.recipes import people
-from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import World, build_world
+from sagachain.world.build import World, build_world
+from sagachain.world.declarations import Declarations
+from sagachain.world.recipes import people
 
 RECORD_FILE = "devnet.json"
 GENESIS_FILE = "genesis.sgc"
@@ -115,14 +116,14 @@ class DevnetSpec:
             raise InputError(f"--identities {self.identities} must be 0 or more (MBX-1)")
 
 
-def build_scenario(spec: DevnetSpec) -> Scenario:
-    """The devnet's declarations, as a simulator scenario: public shards P0.., enclave E with
-    shards E/0.., funded people user0.., and vaults vault0.. of the ``Treasury`` class spread
-    over the enclave's shards, and identities id0.. with two devices each (``id0.dev0``,
-    ``id0.dev1``) and a burn-on-read mailbox, registered (MBX-1, REG-1). ``devnet load``
-    rebuilds the same scenario for its workload."""
+def devnet_declarations(spec: DevnetSpec) -> Declarations:
+    """The devnet's declarations, as a simulator scenario would make them: public shards P0..,
+    enclave E with shards E/0.., funded people user0.., and vaults vault0.. of the ``Treasury``
+    class spread over the enclave's shards, and identities id0.. with two devices each
+    (``id0.dev0``, ``id0.dev1``) and a burn-on-read mailbox, registered (MBX-1, REG-1).
+    ``devnet load`` rebuilds the same declarations for its workload."""
     spec.check()
-    s = Scenario(spec.seed, name="devnet")
+    s = Declarations(spec.seed, name="devnet")
     s.public_shards(spec.shards, nodes=spec.nodes_per_shard)
     people(s, spec.accounts)
     if spec.enclave_shards:
@@ -162,7 +163,7 @@ class AccountPlan:
 @dataclass
 class DevnetPlan:
     spec: DevnetSpec
-    world: World
+    world: World[Declarations]
     nodes: list[NodePlan]
     accounts: list[AccountPlan]
 
@@ -207,7 +208,7 @@ def plan_ports(count: int, base_port: int | None, metrics: bool) -> tuple[list[i
 
 def plan_devnet(spec: DevnetSpec, base_port: int | None = None, metrics: bool = True) -> DevnetPlan:
     """Everything ``devnet up`` will write, from the spec: one node per committee seat of the genesis."""
-    world = build_world(build_scenario(spec))
+    world = build_world(devnet_declarations(spec))
     genesis = world.genesis
     records = {n.id: n for n in genesis.nodes}
     seats = [(shard, member) for shard in genesis.shards for member in shard.committee]
@@ -216,7 +217,7 @@ def plan_devnet(spec: DevnetSpec, base_port: int | None = None, metrics: bool = 
     for i, (shard, member) in enumerate(seats):
         key = world.node_keys[member]
         if not isinstance(key, KeyPair):
-            raise InputError("a devnet needs real Ed25519 keys; the scenario must not use modelled crypto")
+            raise InputError("a devnet needs real Ed25519 keys; its declarations must not use modelled crypto")
         record = records[member]
         nodes.append(NodePlan(
             name=record.name,

@@ -1,8 +1,8 @@
 """``devnet load``: the simulator's workloads, signed and sent to a running devnet at wall-clock times.
 
-The transactions are the very shapes the simulator runs (``sagachain.sim.workloads.mix``
-over the devnet's own scenario, ``node.devnet.build_scenario``), so a figure
-measured on the devnet can be set beside a simulated one. Planning
+The transactions are the very shapes the simulator runs (``sagachain.world.workloads.mix``,
+below both drivers, over the devnet's own declarations, ``node.devnet.devnet_declarations``),
+so a figure measured on the devnet can be set beside a simulated one. Planning
 (:func:`plan_load`) is pure: the same devnet, rate, duration, mix, seed and
 starting nonces give the same signed transactions. :func:`run_load` then submits
 each at its time to a node of the shard that runs it, watches the ``blocks``
@@ -23,10 +23,10 @@ import trio
 from sagachain.core.keys import KeyPair
 from sagachain.core.tx import Transaction, classify, make_transaction
 from sagachain.errors import InputError
-from sagachain.sim.workloads import Steady, mix
+from sagachain.world.workloads import Steady, mix
 
 from node.client import Client, ClientError, open_client
-from node.devnet import build_scenario, spec_of
+from node.devnet import devnet_declarations, spec_of
 from node.wire import PeerError
 
 KINDS = ("open", "enclave", "mixed")
@@ -86,7 +86,7 @@ def plan_load(record: dict[str, Any], load: LoadSpec, nonces: dict[str, int] | N
     if load.mix["enclave"] + load.mix["mixed"] > 0 and not (spec.enclave_shards and spec.enclave_accounts):
         raise InputError("this devnet has no enclave vaults (made with --enclave-shards 0 or --enclave-accounts 0), "
                          "so it cannot carry enclave or mixed transactions; pass --mix open=1")
-    s = build_scenario(spec)
+    s = devnet_declarations(spec)
     s.rng = random.Random(f"devnet-load/{load.seed}")  # the workload's own seed; the chain's keys keep the devnet's
     duration_ms = max(1, round(load.duration * 1000))
     count = round(load.rate * load.duration)

@@ -20,8 +20,9 @@ Where the facts come from:
   (no acknowledgement, not purged), gain acknowledgements, or be purged, the
   updated record alone says which happened.
 
-This module is pure: the node calls :func:`mail_events` from ``_announce``
-for every final block it applies, after the block passed every rule.
+This module is pure: the node calls :func:`mail_events` from
+``Subscriptions.announce`` (``node/subscriptions.py``) for every final block
+it applies, after the block passed every rule.
 """
 
 from __future__ import annotations

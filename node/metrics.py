@@ -21,7 +21,7 @@ class NodeMetrics:
         r = self.registry
         self.height = Gauge("sagachain_shard_height", "Height of each shard's last final block applied here", ["shard"], registry=r)
         self.queue = Gauge("sagachain_queue_length", "Transactions queued on a shard this node serves", ["shard"], registry=r)
-        self.peers = Gauge("sagachain_peers_connected", "Configured peers with an open outgoing channel", registry=r)
+        self.peers = Gauge("sagachain_peers_connected", "Node links open now, incoming and outgoing", registry=r)
         self.pending = Gauge("sagachain_pending_transactions", "Transactions accepted here and not yet final", registry=r)
         self.produced = Counter("sagachain_blocks_produced", "Final blocks this node proposed", ["shard"], registry=r)
         self.applied = Counter("sagachain_blocks_applied", "Final blocks applied to this node's chain", ["shard"], registry=r)

@@ -13,6 +13,7 @@ from sagachain import __version__
 from sagachain.errors import InputError
 from sagachain.cli_devnet import devnet
 from sagachain.cli_enclave import enclave
+from sagachain.cli_fuzz import fuzz
 from sagachain.cli_leakage import leakage
 from sagachain.cli_mailbox import mailbox, registry
 from sagachain.cli_node import node
@@ -163,6 +164,7 @@ def _run_audit(chain_file: ChainFile, enclaves: dict[str, EnclaveStore], err: Co
 main.add_command(run)
 main.add_command(leakage)
 main.add_command(sweep)
+main.add_command(fuzz)
 main.add_command(node)
 main.add_command(devnet)
 main.add_command(tx)

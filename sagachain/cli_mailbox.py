@@ -31,6 +31,7 @@ from node.messages import Receipt
 from node.mail_events import ARRIVED, TOPIC
 from node.wire import TxReceipt
 from sagachain.cli_tx import _fail, _run, json_option, node_option, pin_option
+from sagachain.core.mail_calls import ack_script, send_script
 from sagachain.core.mailbox import Device, EnvelopeRecord, MailboxHead
 from sagachain.core.tx import Transaction
 from sagachain.errors import InputError
@@ -38,7 +39,6 @@ from sagachain.mail_client import (
     Actor,
     Letter,
     ack_problem,
-    ack_script,
     actor_from,
     device_of,
     envelope_changes,
@@ -50,7 +50,6 @@ from sagachain.mail_client import (
     read_envelopes,
     read_mail,
     seal_dm,
-    send_script,
     sign,
     signer_known,
     unread,
@@ -304,7 +303,7 @@ async def _acknowledge(client: Client, actor: Actor, devnet: Devnet | None, mid:
     if device.account != actor.account:
         raise InputError(f"--as {actor.name}: the device acknowledges through account {device.account.hex()[:16]}..., "
                          "whose key must sign the acknowledgement; act as that account", rule="MBX-2")
-    script, gas = ack_script(device, envelopes, seqs)
+    script, gas = ack_script(device.id, {seq: envelopes[seq].size for seq in seqs})
     tx = sign(actor, devnet, (await client.account(actor.account)).nonce, nonce, payer=payer or head.manager, accounts={"m": mid}, script=script, gas_limit=gas)
     return await _submit(client, tx, devnet, wait, timeout)
 

@@ -19,8 +19,10 @@ from sagachain.errors import InputError, SagaError
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Directory for chain.sgc, enclaves/, results.json, timeseries.csv, plots/.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE", help="Set a parameter the scenario reads with s.param(NAME, default); repeatable.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw OUT/plots/*.png (matplotlib).")
+@click.option("--committees", type=click.Choice(["modelled", "members"]), default=None,
+              help="Committee model, overriding the scenario's: a quorum count (modelled), or every member running the node's consensus machine (members).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: bool, quiet: bool) -> None:
+def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: bool, committees: str | None, quiet: bool) -> None:
     """Run SCENARIO (a Python file with a build(s) function) in the simulator.
 
     Writes OUT/chain.sgc (every shard's blocks), OUT/enclaves/NAME.sealed and
@@ -33,6 +35,7 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
     Example:
         sagachain run scenarios/quickstart.py --seed 1 --out out/quickstart
         sagachain run scenarios/quickstart.py --set transfers=80 --out out/busy
+        sagachain run scenarios/partition.py --committees members --out out/members
     """
     from sagachain.sim.load import load_scenario, run_scenario
     from sagachain.sim.membership_report import membership_table
@@ -40,13 +43,13 @@ def run(scenario: Path, seed: int, out: Path, settings: tuple[str, ...], plots: 
     console = Console()
     try:
         given = parse_settings(settings)
-        duration = load_scenario(scenario, seed, given).timing.duration
+        duration = load_scenario(scenario, seed, given, committees).timing.duration
         if quiet:
-            _, summary = run_scenario(scenario, seed, out, settings=given, plots=plots)
+            _, summary = run_scenario(scenario, seed, out, settings=given, plots=plots, committees=committees)
         else:
             with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} virtual ms"), TimeElapsedColumn(), console=console, transient=True) as progress:
                 task = progress.add_task("run", total=duration)
-                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)), given, plots)
+                _, summary = run_scenario(scenario, seed, out, lambda now: progress.update(task, completed=min(now, duration)), given, plots, committees)
     except SagaError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

@@ -5,8 +5,9 @@ owns, each holding ciphertext sealed to the devices the mailbox listed when it
 arrived. So a device reads its mail the way anyone reads public state (the
 node's GetObjects request), and only its own key turns an envelope into text.
 The node never sees a key or a plaintext: sealing and opening happen here,
-in the user's process, with ``sagachain.core.envelope``, the same code the
-simulator's mail driver (``sagachain.sim.mail``) uses:
+in the user's process, with ``sagachain.core.envelope``, and the scripts and
+gas limits come from ``sagachain.core.mail_calls``: the same code the
+simulator's mail driver (``sagachain.sim.mail``) uses, below both drivers:
 
 - a DM is sealed to the recipient's devices as the recipient's mailbox lists
   them on the answering node, and sent in a transaction the sender signs
@@ -22,7 +23,7 @@ simulator's mail driver (``sagachain.sim.mail``) uses:
 - reading is forward-only: a device lists only envelopes it is a target of,
   that is, those that arrived after it was registered.
 
-The pure parts (choosing the key, sealing, scripts, reading envelopes,
+The pure parts (choosing the key, sealing, reading envelopes,
 shaping registry records) take values; the ``async`` ones ask a
 :class:`node.client.Client`. Nothing here prints.
 """
@@ -30,7 +31,6 @@ shaping registry records) take values; the ``async`` ones ask a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,14 +59,12 @@ from sagachain.core.mailbox import (
 )
 from sagachain.core.objects import StoredObject
 from sagachain.core.roster import RosterEntry, RosterHead, entry_of, head_of
-from sagachain.core.system import call_script
 from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError
-from sagachain.sim.mail import SEND_CALL_GAS
 from sagachain.tx_build import Devnet, _read_seed, hex_id
 
 MAX_TEXT = 65_536  # bytes of one DM: its sealed copies travel as script literals (up to 4 bytes a byte) in one frame
-DEVICE_SUFFIX = ".dev"  # devnet device accounts are IDENTITY.devN (sagachain.sim.scenario.Scenario.identity)
+DEVICE_SUFFIX = ".dev"  # devnet device accounts are IDENTITY.devN (sagachain.world.declarations.Declarations.identity)
 
 
 # -- who acts -------------------------------------------------------------------------
@@ -183,22 +181,6 @@ def payload_of(text: str) -> bytes:
 def seal_dm(sender: Actor, mailbox: bytes, head: MailboxHead, payload: bytes) -> bytes:
     """``payload`` sealed to the devices ``head`` lists, signed by the sender's key (MBX-1)."""
     return seal_direct(sender=sender.key, mailbox=mailbox, devices=[(d.id, d.key) for d in head.devices], payload=payload, entropy=os.urandom)
-
-
-def send_script(sealed: list[tuple[bytes, bytes]]) -> tuple[str, dict[str, bytes], int]:
-    """The script, the declared accounts and a gas limit for one transaction sending each
-    (mailbox, sealed envelope): one ``mN.send(...)`` line per mailbox."""
-    accounts = {f"m{n}": mailbox for n, (mailbox, _) in enumerate(sealed)}
-    script = "".join(call_script(f"m{n}", "send", [envelope]) for n, (_, envelope) in enumerate(sealed))
-    return script, accounts, 2 * len(script) + SEND_CALL_GAS * len(sealed)
-
-
-def ack_script(device: Device, envelopes: dict[int, EnvelopeRecord], seqs: Iterable[int]) -> tuple[str, int]:
-    """The script acknowledging ``seqs`` for ``device`` (alias ``m``: the mailbox) and a gas limit:
-    each acknowledgement rewrites its envelope (a tombstone under burn on read)."""
-    seqs = list(seqs)
-    script = "".join(call_script("m", "ack", [seq, device.id]) for seq in seqs)
-    return script, 2 * len(script) + sum(3 * envelopes[seq].size + SEND_CALL_GAS for seq in seqs)
 
 
 def ack_problem(mailbox: bytes, head: MailboxHead, envelopes: dict[int, EnvelopeRecord], device: Device, seqs: list[int]) -> None:

@@ -34,7 +34,8 @@ which an enclave shard may still hold when it leaves: it leaves with the
 enclave, which is why the public transfers do not use it.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 def build(s: Scenario) -> None:
     duration = s.param("duration", 20_000)

@@ -42,7 +42,8 @@ roster change against MEM-1..MEM-3. To compare the strategies over sizes:
 """
 
 from sagachain.errors import InputError
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 COMMITTEE = 4
 

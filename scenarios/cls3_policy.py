@@ -45,7 +45,8 @@ is ignored under permissive) and compare the ``rejected`` column.
 """
 
 from sagachain.errors import InputError
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 LEAKY = '''
 class Leaky(Treasury):

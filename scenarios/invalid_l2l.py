@@ -54,7 +54,8 @@ same sender waits for ever, and a shared signer would stall the whole
 enclave.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 def build(s: Scenario) -> None:
     duration = s.param("duration", 15_000)

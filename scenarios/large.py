@@ -29,7 +29,7 @@ size) are in README.md, made by ``python benchmarks/bench_scale.py``.
 """
 
 from sagachain.sim import Scenario
-from sagachain.sim.workloads import Steady, Zipf, mix
+from sagachain.world.workloads import Steady, Zipf, mix
 
 VAULT = '''
 class Vault(EnclaveAccount_bank):

@@ -33,7 +33,8 @@ well-formed, its TX-6 line re-executing every enclave block without a
 violation: no lie reached the chain.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 TREASURY = '''
 class Treasury(EnclaveAccount_acme):

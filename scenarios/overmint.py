@@ -41,7 +41,8 @@ between other accounts; make ``sponsor`` take part in them and those
 transfers queue for ever.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 def build(s: Scenario) -> None:
     duration = s.param("duration", 20_000)

@@ -41,7 +41,8 @@ second (``tx_per_s``, ``queued``, ``queue_age_ms``, ``public_shards``).
 outages.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 from sagachain.sim.network import Uniform
 
 def build(s: Scenario) -> None:

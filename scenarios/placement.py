@@ -58,7 +58,7 @@ circles do.
 
 from sagachain.errors import InputError
 from sagachain.sim import Scenario
-from sagachain.sim import workloads as wl
+from sagachain.world import workloads as wl
 from shards.placement import Affinity, HashHome, LookAhead
 
 

@@ -38,7 +38,8 @@ fanout=0,2`` shows how latency and transfer time scale. The chain is
 well-formed whatever the network (``sagachain audit OUT/chain.sgc``).
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 from sagachain.sim.network import Constant, LogNormal, Regions
 
 def build(s: Scenario) -> None:

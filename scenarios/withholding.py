@@ -28,7 +28,8 @@ transactions that need a vault stuck in transit never commit; compare
 the honest baseline, where nobody notices anything and everything commits.
 """
 
-from sagachain.sim import Scenario, recipes
+from sagachain.sim import Scenario
+from sagachain.world import recipes
 
 
 def build(s: Scenario) -> None:

@@ -461,6 +461,13 @@ class CommitteeMachine:
         return out
 
     @property
+    def wants_block(self) -> bool:
+        """This member proposes the current round and still waits for the driver's block
+        (a ``NeedBlock`` not yet answered, nor overtaken by a timeout)."""
+        st = self._state
+        return st.final is None and st.awaiting == st.round and st.step == PROPOSE
+
+    @property
     def busy(self) -> bool:
         """Another member has spoken at this height: a proposal or a vote is here."""
         st = self._state

@@ -17,7 +17,7 @@ from sagachain.core.chainfile import read_chain_bytes, write_chain
 from sagachain.core.genesis import Genesis
 from sagachain.sim.runner import SimResult, Simulation
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import World, build_world
+from sagachain.world.build import World, build_world
 from shards.enclave_store import EnclaveStore
 from shards.tools import default_tools, tools_for
 

@@ -40,7 +40,7 @@ from sagachain.errors import InputError
 from sagachain.key_rotation import NEXT_KEY_FILE, finish_rotation, write_secret
 from sagachain.sim.runner import Simulation
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from shards.tools import tools_for
 
 

@@ -25,7 +25,7 @@ from sagachain.core.rules import judge_block
 from sagachain.sim.load import load_scenario
 from sagachain.sim.output import write_results
 from sagachain.sim.runner import Simulation
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from shards.chainview import ChainView
 from shards.enclave_replay import EnclaveReplay
 from shards.lies import LIES

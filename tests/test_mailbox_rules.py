@@ -26,7 +26,7 @@ from sagachain.core.mailbox import IDENTITY_RECORD_CLASS_ID, REGISTRY_ID
 from sagachain.core.roster import BURN_ON_READ, PERMANENT, TTL
 from sagachain.core.system import call_script
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from txbench import ok, refused, Bench, draft, entry_violations
 
 TTL_MS = 5_000

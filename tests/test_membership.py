@@ -39,7 +39,7 @@ from sagachain.core.rules.membership import check_mem_1_signers
 from sagachain.core.system import call_script
 from sagachain.core.tx import make_transaction
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from txbench import ok, refused, TOOLS, Bench, draft, entry_violations
 from shards.execution import execute
 

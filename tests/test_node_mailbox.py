@@ -59,7 +59,7 @@ from sagachain.mail_client import (
 )
 from sagachain.sim.runner import Simulation
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from shards.tools import tools_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,9 +259,9 @@ def test_every_mailbox_and_registry_command_has_help_with_an_example(command: tu
 
 
 def test_the_mail_topic_is_offered_by_the_node_the_client_and_tx_watch() -> None:
-    from node import client, server
+    from node import client, subscriptions
 
-    assert "mail" in server.TOPICS and "mail" in client.TOPICS
+    assert "mail" in subscriptions.TOPICS and "mail" in client.TOPICS
     result = CliRunner().invoke(main, ["tx", "watch", "--help"])
     assert result.exit_code == 0 and "mail" in result.output
 

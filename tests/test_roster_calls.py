@@ -40,7 +40,7 @@ from sagachain.core.rules.membership import membership_change, read_transition
 from sagachain.core.system import ROSTER_METHODS
 from sagachain.errors import InputError
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from txbench import Bench
 
 ENCLAVE = "acme"

@@ -66,6 +66,7 @@ CASES: dict[str, Expect] = {
     "lying_proposer/forge_state": Expect({"lie": "forge_state", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
     "lying_proposer/inflate_payout": Expect({"lie": "inflate_payout", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
     "lying_proposer/wrong_log": Expect({"lie": "wrong_log", "duration": "12000", "transfers": "10", "records": "6", "payouts": "6"}, all_commit=True),
+    "member_faults": Expect({"fault": "equivocate", "duration": "18000", "transfers": "30", "enclave_txs": "6", "load_ms": "8000"}, all_commit=True),
     "regions/fanout": Expect({"transfers": "40", "enclave_txs": "8", "load_ms": "8000", "duration": "20000", "fanout": "2", "single": "false"}),
 }
 

@@ -25,7 +25,7 @@ from sagachain.sim.mail_report import mail_plaintext_in
 from sagachain.sim.output import write_results
 from sagachain.sim.runner import SimResult, Simulation
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import build_world
+from sagachain.world.build import build_world
 from shards.tools import tools_for
 
 

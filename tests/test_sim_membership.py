@@ -15,10 +15,10 @@ import pytest
 from chainkit import audit, chain_bytes
 from sagachain.core.roster import MEMBER, OWNER
 from sagachain.errors import InputError
-from sagachain.sim import recipes
+from sagachain.world import recipes
 from sagachain.sim.runner import Simulation
 from sagachain.sim.scenario import Scenario
-from sagachain.sim.world import World, build_world
+from sagachain.world.build import World, build_world
 from sagachain.sweep import ResultPath, metric_at
 from shards.tools import tools_for
 

@@ -1,4 +1,4 @@
-"""Workload generators: reproducible from the seed, shaped as asked, and runnable end to end."""
+"""Workload generators and traces: reproducible from the seed, shaped as asked, and runnable end to end."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from sagachain.errors import InputError
-from sagachain.sim import workloads as wl
 from sagachain.sim.runner import Simulation
-from sagachain.sim.scenario import Scenario, TxDecl
-from sagachain.sim.world import build_world
+from sagachain.sim.scenario import Scenario
+from sagachain.world import traces
+from sagachain.world import workloads as wl
+from sagachain.world.build import build_world
+from sagachain.world.declarations import TxDecl
 from shards.tools import default_tools
 
 TREASURY = '''
@@ -239,9 +241,9 @@ def test_trace_round_trip(tmp_path: Path) -> None:
     wl.mix(s, 60, 0, 5_000, mixed_script=lambda account, amount: f"v.payout(src, dst, {amount})\nv.record(1)")
     s.transaction(6_000, "user01", "v.record(2)", {"v": "vault_a"}, payer="user02", gas_limit=9_000)
     path = tmp_path / "trace.csv"
-    wl.write_trace(path, s.txs)
+    traces.write_trace(path, s.txs)
     again = populated(99)
-    added = wl.replay_trace(again, path)
+    added = traces.replay_trace(again, path)
     assert again.txs == s.txs == added
 
 
@@ -254,7 +256,7 @@ def test_trace_optional_columns_and_cells(tmp_path: Path) -> None:
         "200,user03,return 1,\n"
     )
     s = populated(1)
-    wl.replay_trace(s, path)
+    traces.replay_trace(s, path)
     assert s.txs == [
         TxDecl(100, "user01", "src.pay(dst, 5)", {"src": "user01", "dst": "user02"}, "user01", 20_000),
         TxDecl(200, "user03", "return 1", {}, "user03", 20_000),
@@ -285,7 +287,7 @@ def test_trace_errors_name_the_line(tmp_path: Path, rows: str, message: str) -> 
     path = tmp_path / "bad.csv"
     path.write_text(TRACE_HEADER + GOOD_ROW + rows)
     with pytest.raises(InputError, match=message):
-        wl.replay_trace(populated(1), path)
+        traces.replay_trace(populated(1), path)
 
 
 @pytest.mark.parametrize(
@@ -300,12 +302,12 @@ def test_trace_header_errors(tmp_path: Path, header: str, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(header)
     with pytest.raises(InputError, match=message):
-        wl.replay_trace(populated(1), path)
+        traces.replay_trace(populated(1), path)
 
 
 def test_missing_trace_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read trace"):
-        wl.replay_trace(populated(1), tmp_path / "absent.csv")
+        traces.replay_trace(populated(1), tmp_path / "absent.csv")
 
 
 # -- end to end ---------------------------------------------------------------------------

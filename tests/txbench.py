@@ -14,7 +14,7 @@ from sagachain.core.ledger import ChainState
 from sagachain.core.rules import Tools
 from sagachain.core.rules.catalog import ENTRY, Violation, checks
 from sagachain.core.tx import make_transaction
-from sagachain.sim.world import World
+from sagachain.world.build import World
 
 TOOLS = Tools()
 

@@ -36,7 +36,8 @@ class Liar:
 
 
 class Liars:
-    def __init__(self, plans: list[Misbehaviour]) -> None:
+    def __init__(self, plans: list[Misbehaviour], rotation: int = 0) -> None:
+        self.rotation = rotation  # the proposer of height h, round 0, is committee[(h - 1 + rotation) % n]
         self.by_shard: dict[str, list[Liar]] = {}
         for plan in plans:
             self.by_shard.setdefault(plan.shard, []).append(Liar(plan, plan.count))
@@ -52,7 +53,7 @@ class Liars:
             if liar.left <= 0 or block.height < liar.plan.at_height:
                 continue
             if liar.node is None:
-                liar.node = committee[(liar.plan.at_height - 1) % len(committee)]
+                liar.node = committee[(liar.plan.at_height - 1 + self.rotation) % len(committee)]
             if producer != liar.node:
                 continue
             lie = LIES[liar.plan.kind](chain, block)
@@ -62,9 +63,10 @@ class Liars:
                 return lie
         return block
 
-    def reexecute(self, chain: ChainState, block: Block, store: EnclaveStore | None) -> list[Violation]:
-        """The honest members' TX-6 check of a proposal on the shard's replica; nothing is kept."""
-        if store is None or block.shard not in self.by_shard:
+    def reexecute(self, chain: ChainState, block: Block, store: EnclaveStore | None, always: bool = False) -> list[Violation]:
+        """The honest members' TX-6 check of a proposal on the shard's replica; nothing is kept.
+        ``always``: on every shard, not only where a liar sits (the members committee model)."""
+        if store is None or (block.shard not in self.by_shard and not always):
             return []
         replay = EnclaveReplay({})
         replay.track(store)

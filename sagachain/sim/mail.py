@@ -60,17 +60,17 @@ from sagachain.core.block import Block, MixedEntry, OpenEntry
 from sagachain.core.encoding import hash_value
 from sagachain.core.envelope import group_key_payload, open_direct, open_group, parse, read_group_key, seal_direct, seal_group
 from sagachain.core.keys import KeyPair
+from sagachain.core.mail_calls import ack_script, add_device_script, purge_script, remove_device_script, send_script
 from sagachain.core.mailbox import ENVELOPE_CLASS_ID, MAILBOX_CLASS_ID, EnvelopeRecord, MailboxHead, envelope_id, envelope_of, head_of_mailbox, mailbox_id
 from sagachain.core.roster import BURN_ON_READ, TTL
 from sagachain.core.tx import Transaction, make_transaction
 from sagachain.errors import InputError
 from sagachain.sim.mail_scenario import ADD, DEVICE, DM, ENCLAVE_MAIL, GROUP, MailAction
-from sagachain.sim.scenario import REAL
+from sagachain.world.declarations import REAL
 
 if TYPE_CHECKING:
     from sagachain.sim.runner import Simulation
 
-SEND_CALL_GAS = 3_000  # per send/ack/purge call, on top of twice the script's bytes: writes, the head, the log
 ENCLAVE_GAS_LIMIT = 100_000  # a mixed transaction is charged GAS-3 (block average, floor), not its own gas
 RETRIES = 2  # a send refused because the devices changed under it is sealed again, this many times
 
@@ -341,13 +341,8 @@ class MailDriver:
 
     def _seal_and_submit(self, job: Job, sender: bytes, payer: bytes, sealed: list[tuple[bytes, str, bytes]], accounts: dict[str, bytes] | None = None) -> None:
         """One transaction sending each (mailbox, role, sealed envelope)."""
-        declared = dict(accounts or {})
-        lines = []
-        for n, (mid, _, envelope) in enumerate(sealed):
-            declared[f"m{n}"] = mid
-            lines.append(f"m{n}.send({envelope!r})\n")
-        script = "".join(lines)
-        gas = 2 * len(script) + SEND_CALL_GAS * len(sealed)
+        script, mailboxes, gas = send_script([(mid, envelope) for mid, _, envelope in sealed])
+        declared = {**(accounts or {}), **mailboxes}
         if accounts:  # mixed: charged the block's GAS-3 figure, which must fit the limit
             gas = max(gas, ENCLAVE_GAS_LIMIT)
         tx = self._submit(sender, payer, declared, script, gas)
@@ -361,11 +356,10 @@ class MailDriver:
         device = self.world.account(args["device"])
         mid = mailbox_id(identity)
         if args["op"] == ADD:
-            key = self.world.account_keys[device].public
-            script = f"m.add_device({device!r}, {key!r}, {device!r})\n"
+            script, gas = add_device_script(device, self.world.account_keys[device].public)
         else:
-            script = f"m.remove_device({device!r})\n"
-        tx = self._submit(identity, identity, {"m": mid}, script, 2 * len(script) + SEND_CALL_GAS)
+            script, gas = remove_device_script(device)
+        tx = self._submit(identity, identity, {"m": mid}, script, gas)
         self.by_tx[tx.id] = Pending(f"device_{args['op']}")
         self.counts[f"device_{args['op']}"] += 1
 
@@ -566,8 +560,7 @@ class MailDriver:
         todo = sorted(seq for seq in client.unacked if seq not in client.pending)
         if not todo or box.payer is None:
             return
-        script = "".join(f"m.ack({seq}, {client.device!r})\n" for seq in todo)
-        gas = 2 * len(script) + sum(3 * client.unacked[seq] + SEND_CALL_GAS for seq in todo)
+        script, gas = ack_script(client.device, {seq: client.unacked[seq] for seq in todo})
         tx = self._submit(client.account, box.payer, {"m": client.mailbox}, script, gas)
         client.pending.update(todo)
         self.by_tx[tx.id] = Pending("ack", client=client, seqs=tuple(todo))
@@ -578,7 +571,8 @@ class MailDriver:
         if record is None or record.purged or box.payer is None:
             return
         janitor = box.manager or box.payer
-        tx = self._submit(janitor, box.payer, {"m": box.id}, f"m.purge({seq})\n", 3 * record.size + SEND_CALL_GAS)
+        script, gas = purge_script(seq, record.size)
+        tx = self._submit(janitor, box.payer, {"m": box.id}, script, gas)
         self.by_tx[tx.id] = Pending("purge")
 
     # -- state ---------------------------------------------------------------------

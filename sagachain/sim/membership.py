@@ -69,8 +69,8 @@ from sagachain.sim.roster_actions import (
     ROTATE,
     RosterAction,
     declared,
-    member_names,
 )
+from sagachain.world.declarations import member_names
 
 if TYPE_CHECKING:
     from sagachain.sim.runner import Simulation

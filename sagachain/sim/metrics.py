@@ -79,6 +79,7 @@ class Metrics:
     terminated: dict[str, str] = field(default_factory=dict)
     halted: dict[str, str] = field(default_factory=dict)  # shard -> "shard#height: rules" of its refused final block
     lies: dict[str, int] = field(default_factory=dict)  # a lying proposer's proposals: told, refused (sagachain.sim.liars)
+    consensus: dict[str, object] = field(default_factory=dict)  # the members committee model's rounds and messages (sagachain.sim.members)
     broken_away: dict[str, str] = field(default_factory=dict)
     transfer_parts: list[TransferParts] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
@@ -110,6 +111,7 @@ class Metrics:
             "terminated": self.terminated,
             "halted": self.halted,
             "lies": self.lies,
+            "consensus": self.consensus or {"model": "modelled"},
             "broken_away": self.broken_away,
             "transfer_ms": {
                 part: spread([getattr(p, part) for p in self.transfer_parts]) for part in ("release", "gossip", "acquire", "total")

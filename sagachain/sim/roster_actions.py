@@ -6,10 +6,11 @@ is allowed is the chain's verdict at run time (``sagachain.sim.membership``
 submits it as an ordinary transaction; MEM-2 may refuse it, for instance the
 removal of the owner), so the scenario can also declare what must fail.
 
-Node names: an enclave's founding nodes are named by the world, committee nodes
-``<shard>-n<i>`` (``acme/0-n2``) and seatless members ``<enclave>-m<i>``; a
-node that joins gets ``<enclave>-j<k>`` (k counting the enclave's joins and
-invites in declaration order) unless the scenario names it.
+Node names: an enclave's founding nodes are named by the world
+(``sagachain.world.build``), committee nodes ``<shard>-n<i>`` (``acme/0-n2``)
+and seatless members ``<enclave>-m<i>``; a node that joins gets
+``<enclave>-j<k>`` (k counting the enclave's joins and invites in declaration
+order) unless the scenario names it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sagachain.errors import InputError
+from sagachain.world.declarations import MODELLED, member_names
 
 if TYPE_CHECKING:
     from sagachain.sim.scenario import Scenario
@@ -45,19 +47,12 @@ def committee_names(s: Scenario, enclave: str) -> list[str]:
     return [f"{shard}-n{i}" for shard in ids for i in range(nodes)]
 
 
-def member_names(s: Scenario, enclave: str) -> list[str]:
-    """The enclave's founding seatless MEMBERs (``s.enclave(..., members=k)``)."""
-    return [f"{enclave}-m{i}" for i in range(s.enclave_setup[enclave].members)]
-
-
 def declared(s: Scenario, enclave: str) -> list[RosterAction]:
     return [item.args["action"] for item in s.scheduled if item.action == ACTION and item.args["action"].enclave == enclave]
 
 
 def roster_action(s: Scenario, at: int, enclave: str, op: str, node: str | None, seats: list[str] | tuple[str, ...] | None) -> RosterAction:
     """The checked declaration of one roster action; InputError naming the argument and the rule."""
-    from sagachain.sim.scenario import MODELLED
-
     if enclave not in s.enclaves:
         raise InputError(f"roster: unknown enclave {enclave!r}; declare it with s.enclave({enclave!r}, ...) first", rule="MEM-2")
     if s.crypto == MODELLED:

@@ -47,6 +47,7 @@ from sagachain.errors import InputError, RuleViolation
 from sagachain.sim import byzantine
 from sagachain.sim.engine import EventQueue
 from sagachain.sim.liars import Liars
+from sagachain.sim.members import MemberCommittees
 from sagachain.sim.mail import MailDriver, mail_driver
 from sagachain.sim.membership import MembershipDriver
 from sagachain.sim.metrics import Metrics, TransferClock
@@ -54,8 +55,8 @@ from sagachain.sim.network import Network
 from sagachain.sim.roster_actions import ACTION as ROSTER_ACTION
 from sagachain.sim.scaling import Scaler
 from sagachain.sim.timeseries import TimeSeries
-from sagachain.sim.scenario import LIES, Misbehaviour, Scenario, Scheduled
-from sagachain.sim.world import World
+from sagachain.sim.scenario import LIES, MEMBER_FAULTS, MEMBERS, Misbehaviour, Scenario, Scheduled
+from sagachain.world.build import World
 from shards.execution import kind_of
 from shards.enclave_store import EnclaveStore
 from shards.shard import Proposal, Request, ShardMachine
@@ -104,9 +105,12 @@ class Simulation:
         for m in self.sc.misbehaviours:
             if m.shard not in self.machines:
                 raise InputError(f"misbehaviour names unknown shard {m.shard!r}; shards: {sorted(self.machines)}")
-            if m.kind not in LIES:
+            if m.kind in MEMBER_FAULTS and self.sc.committee_model != MEMBERS:
+                raise InputError(f"misbehaviour {m.kind!r} of shard {m.shard} is one member's: it needs s.committees('members')")
+            if m.kind not in LIES + MEMBER_FAULTS:
                 self.bad.setdefault(m.shard, []).append(m)
-        self.liars = Liars([m for m in self.sc.misbehaviours if m.kind in LIES])
+        members = self.sc.committee_model == MEMBERS
+        self.liars = Liars([m for m in self.sc.misbehaviours if m.kind in LIES], rotation=1 if members else 0)
         self.rounds: dict[str, int] = {}  # a shard's round at its next height: a refused proposal passes it on
         self.network = Network(self.sc.resolved_network(), random.Random(f"network/{self.sc.seed}"), shards=len(self.machines))
         self.costs = self.sc.cost_model
@@ -122,6 +126,8 @@ class Simulation:
         self.on_progress = on_progress
         self.mail = mail_driver(self)
         self.membership = MembershipDriver(self)  # roster actions and epoch keys (sagachain.sim.membership)
+        self.committees = MemberCommittees(self) if members else None  # else a quorum count (tick, finalize)
+        self.watch: Callable[[Block], None] | None = None  # called after each final block is judged (sagachain.sim.fuzz)
 
     # -- set-up --------------------------------------------------------------------
 
@@ -148,6 +154,8 @@ class Simulation:
         self.events.at(self.sc.timing.sample, self.sample, priority=1)
         if self.mail is not None:
             self.mail.start()
+        if self.committees is not None:
+            self.committees.start([sid for sid in self.machines if sid not in self.bad])
 
     def sample(self) -> None:
         self.series.sample(self.events.now, self)
@@ -257,14 +265,20 @@ class Simulation:
         if sid in self.retiring:
             self._drain(sid)
         elif sid not in self.live:  # a dormant shard of the pool (SH-2)
+            if self.committees is not None and sid in self.committees:
+                self.committees.on_tick(sid)  # nothing to do: its members sleep
             self.events.after(self.sc.timing.block_interval, lambda: self.tick(sid))
             return
+        members = self.committees is not None and sid in self.committees
         if sid not in self.in_flight and self.has_quorum(sid):
             for owner, request in machine.requests(now):
                 self.transfers.requested.setdefault((request.account, sid), now)
                 delay = self.network.send(sid, owner, reliable=False)
                 if delay is not None:
                     self.events.after(delay, lambda o=owner, r=request: self.deliver_request(o, r))
+        if members:
+            self.committees.on_tick(sid)  # type: ignore[union-attr]
+        elif sid not in self.in_flight and self.has_quorum(sid):
             committee = machine.committee()
             before = len(machine.rejected)
             producer = committee[(machine.height + self.rounds.get(sid, 0)) % len(committee)]
@@ -290,6 +304,8 @@ class Simulation:
         self._count_rejections(machine, before)
 
     def finalize(self, sid: str, proposal: Proposal) -> None:
+        """The modelled committee's verdict on a proposal: every member signs it, or (a rule
+        broken, TX-6 included) none does and the next member proposes."""
         self.in_flight.discard(sid)
         machine = self.machines[sid]
         block = self._misbehave(sid, proposal.block)
@@ -297,27 +313,46 @@ class Simulation:
         sign = self.membership.signing_key  # a seated node that rotated its key signs with the roster's key for it
         block = Block(header=block.header, entries=block.entries, qc=tuple(Vote(signer=n, signature=sign(sid, block.height, n).sign(digest)) for n in machine.committee()))
         if sid in self.bad or not self.chain.shard_active(sid):
-            verdict = judge_block(self.chain, block, self.tools)  # what every reader makes of the final block
-            if verdict.terminated:
-                self.metrics.terminated[verdict.terminated] = f"{sid}#{block.height}"
-                # MINT-4: nobody honours the enclave's blocks any more; its shards stop producing
-                self.stopped.update(s for s, m in self.machines.items() if m.enclave == verdict.terminated)
-            elif verdict.outcome == REFUSED:
-                self.metrics.halted[sid] = f"{sid}#{block.height}: {', '.join(verdict.rules)}"
-                self.stopped.add(sid)  # its later blocks would all build on the refused one
-        else:
-            found = self.liars.reexecute(self.chain, block, machine.store)  # members re-execute first (TX-6)
-            verdict = judge_block(self.chain, block, self.tools, proposal=True) if not found else None  # then vote
-            if verdict is None or not verdict.applied:
-                for v in found or (verdict.violations if verdict else []):
-                    self.metrics.rejected_blocks[v.rule] += 1
-                machine.on_rejected(proposal)
-                self.rounds[sid] = self.rounds.get(sid, 0) + 1  # the next member proposes
-                return
+            self.decided(sid, proposal, block)  # colluders sign what they like: the readers judge it
+            return
+        if self.judge_proposal(sid, block, always=False, keep=True) is not None:
+            machine.on_rejected(proposal)
+            self.rounds[sid] = self.rounds.get(sid, 0) + 1  # the next member proposes
+            return
         self.rounds.pop(sid, None)
+        self._record(sid, proposal, block, applied=True)
+
+    def judge_proposal(self, sid: str, block: Block, always: bool = True, keep: bool = False) -> str | None:
+        """What an honest member makes of a proposal before it votes: it re-executes it on its
+        enclave replica (TX-6), then judges it as every reader judges blocks; the first rule
+        broken, or None. ``always=False``: re-execute only where a liar sits (``Liars``).
+        ``keep``: an acceptable block stays applied (the modelled committee signs at once)."""
+        found = self.liars.reexecute(self.chain, block, self.machines[sid].store, always=always)
+        verdict = judge_block(self.chain, block, self.tools, proposal=True, keep=keep) if not found else None
+        violations = found or (verdict.violations if verdict is not None else [])
+        for v in violations:
+            self.metrics.rejected_blocks[v.rule] += 1
+        return f"{violations[0].rule}: {violations[0].reason}" if violations else None
+
+    def decided(self, sid: str, proposal: Proposal, block: Block) -> None:
+        """A block with its quorum certificate: judged as every reader judges a final block."""
+        verdict = judge_block(self.chain, block, self.tools)
+        if verdict.terminated:
+            self.metrics.terminated[verdict.terminated] = f"{sid}#{block.height}"
+            # MINT-4: nobody honours the enclave's blocks any more; its shards stop producing
+            self.stopped.update(s for s, m in self.machines.items() if m.enclave == verdict.terminated)
+        elif verdict.outcome == REFUSED:
+            self.metrics.halted[sid] = f"{sid}#{block.height}: {', '.join(verdict.rules)}"
+            self.stopped.add(sid)  # its later blocks would all build on the refused one
+        self._record(sid, proposal, block, applied=verdict.applied)
+
+    def _record(self, sid: str, proposal: Proposal, block: Block, applied: bool) -> None:
+        machine = self.machines[sid]
         self.blocks.append(block)
+        if self.watch is not None:
+            self.watch(block)
         self.metrics.blocks[sid] += 1
-        if not verdict.applied:
+        if not applied:
             self.metrics.ignored_blocks += 1
             machine.on_own_ignored(block)
             return
@@ -439,6 +474,8 @@ class Simulation:
             self.network.partition(item.args["groups"])
         elif item.action == "heal":
             self.network.heal()
+            if self.committees is not None:
+                self.committees.heal()
             held, self.held = self.held, []
             for sid, other, block in held:
                 delay = self.network.gossip(sid, other, self._size(block)) or 0
@@ -450,6 +487,11 @@ class Simulation:
             sid, nodes = item.args["shard"], int(item.args["nodes"])
             size = len(self.machines[sid].committee())
             self.down[sid] = min(size, self.down[sid] + nodes) if item.action == "crash" else max(0, self.down[sid] - nodes)
+            if self.committees is not None and sid in self.committees:
+                (self.committees.crash if item.action == "crash" else self.committees.restart)(sid, nodes)
+        elif item.action == "split":
+            if self.committees is not None and item.args["shard"] in self.committees:
+                self.committees.split(item.args["shard"], item.args["groups"])
         elif item.action == ROSTER_ACTION:
             self.membership.due(item.args["action"])
         elif item.action == "breakaway":
@@ -535,6 +577,8 @@ class Simulation:
         self.series.sample(self.events.now, self)
         if self.liars.by_shard:
             self.metrics.lies = {"told": self.liars.lies_told, "refused": self.liars.lies_refused}
+        if self.committees is not None:
+            self.metrics.consensus = self.committees.report()
         return SimResult(self.world, self.chain, self.blocks, self.metrics, self.events.now, time.perf_counter() - started, self.series, self.network, self.mail)
 
 

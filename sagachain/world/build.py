@@ -1,4 +1,9 @@
-"""From a scenario's declarations to a genesis, keys and off-chain stores.
+"""From declarations to a genesis, keys and off-chain stores: the world both drivers start from.
+
+The simulator runs the world of a scenario; ``node.devnet`` writes the world of
+its declarations out as one data directory per node. Both must get the same
+genesis for the same declarations, so this builder lives below both of them
+and knows only ``Declarations``, never a driver's settings.
 
 Every key is derived from the chain id, which includes the seed, so the same
 scenario and seed give the same genesis byte for byte. Public accounts are
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
 from runtimes import builtin_account_class, compile_class, enclave_account_class, private_runtime, public_runtime
 from sagachain.core.encoding import encode, hash_value
@@ -48,16 +54,20 @@ from sagachain.core.mailbox import (
 from sagachain.core.system import system_classes
 from sagachain.core.roster import KIND_TEMPLATES, ROSTER_CLASS_ID, FoundingNode, founding_roster, key_proof_message, roster_id
 from sagachain.errors import InputError
-from sagachain.sim.roster_actions import ACTION as ROSTER_ACTION, member_names
-from sagachain.sim.scenario import MODELLED, Scenario
+from sagachain.world.declarations import MODELLED, Declarations, member_names
 from shards.enclave_store import EnclaveStore
 
 FOUNDATION = "foundation"
 
+D = TypeVar("D", bound=Declarations)
+
 
 @dataclass
-class World:
-    scenario: Scenario
+class World(Generic[D]):
+    """The genesis of ``scenario`` with every key and enclave store behind it; ``World[Scenario]``
+    for a simulated run, so its driver reads its own settings from ``world.scenario``."""
+
+    scenario: D
     genesis: Genesis
     account_ids: dict[str, bytes]
     account_keys: dict[bytes, KeyPair | ModelledKey]
@@ -78,11 +88,11 @@ class World:
             raise InputError(f"unknown account {name!r} in the scenario") from None
 
 
-def build_world(sc: Scenario) -> World:
+def build_world(sc: D) -> World[D]:
     chain_id = f"{sc.name}/seed-{sc.seed}"
     if not sc.public:
         raise InputError("a scenario needs at least one public shard: s.public_shards(1)")
-    if sc.crypto == MODELLED and (any(i.action == ROSTER_ACTION for i in sc.scheduled) or any(e.members for e in sc.enclave_setup.values())):
+    if sc.crypto == MODELLED and sc.needs_real_keys():
         raise InputError("roster actions and seatless members need real crypto (epoch keys are sealed to X25519 keys, "
                          "which modelled keys are not): drop s.crypto_mode('modelled')", rule="MEM-3")
     runtimes: list[RuntimeRecord] = [public_runtime()] + [private_runtime(e) for e in sc.enclaves]
@@ -215,7 +225,7 @@ def build_world(sc: Scenario) -> World:
 
 
 def _mailboxes_and_registry(
-    sc: Scenario,
+    sc: Declarations,
     home: str,
     account_ids: dict[str, bytes],
     operators: dict[str, bytes],
@@ -260,14 +270,14 @@ def _account_key(accounts: list[AccountRecord], account: bytes) -> bytes:
     return next(a.public_key for a in accounts if a.id == account)
 
 
-def _shard_plan(sc: Scenario) -> list[tuple[str, int, str | None]]:
+def _shard_plan(sc: Declarations) -> list[tuple[str, int, str | None]]:
     plan: list[tuple[str, int, str | None]] = [(sid, n, None) for sid, n in sc.public]
     for enclave, (ids, n) in sc.enclaves.items():
         plan.extend((sid, n, enclave) for sid in ids)
     return plan
 
 
-def _classes(sc: Scenario, account_ids: dict[str, bytes], private_rt: dict[str | None, RuntimeRecord]) -> list[ClassRecord]:
+def _classes(sc: Declarations, account_ids: dict[str, bytes], private_rt: dict[str | None, RuntimeRecord]) -> list[ClassRecord]:
     classes = [builtin_account_class(), *system_classes()]
     classes += [enclave_account_class(e, private_rt[e].id) for e in sc.enclaves]
     by_name = {c.name: c for c in classes}

@@ -1,4 +1,4 @@
-"""Workload generators: many transactions added to a Scenario with a few calls.
+"""Workload generators: many transactions added to declarations with a few calls.
 
 A scenario file that wants "2,000 transfers, Zipf-skewed, with a burst at
 t=5s" should not have to write the sampling loop itself, and two scenario
@@ -14,25 +14,27 @@ Three independent choices make up a workload:
 * **when**: an arrival shape (:class:`Steady`, :class:`Burst`,
   :class:`Poisson`) gives the submission times;
 * **what**: :func:`transfers`, :func:`hot_spot` and :func:`mix` build the
-  scripts; :func:`replay_trace` takes them verbatim from a CSV file.
+  scripts; ``sagachain.world.traces.replay_trace`` takes them verbatim from a CSV file.
 
 Every generator returns the :class:`TxDecl` values it appended to ``s.txs``,
 so a scenario can inspect or count what it asked for. See docs/WORKLOADS.md.
+
+The generators take only ``Declarations``, below both drivers: a simulated
+scenario and a devnet's load (``node.devnet_load``) draw the same shapes of
+transactions from the same calls.
 """
 
 from __future__ import annotations
 
-import csv
 import random
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from pathlib import Path
 
 from sagachain.errors import InputError
-from sagachain.sim.scenario import Scenario, TxDecl
+from sagachain.world.declarations import Declarations, TxDecl
 
 # Weights are integers so that drawing is exact: a float cumulative sum can
 # round so that an account's interval is empty or overlaps its neighbour's.
@@ -44,9 +46,6 @@ Script = str | Callable[[str, int], str]
 """A script template: a format string with ``{account}`` (the enclave
 account's name) and ``{amount}``, or a function of those two returning the
 script. A function lets a scenario call a different method per account class."""
-
-TRACE_COLUMNS = ("at_ms", "sender", "script", "accounts", "payer", "gas_limit")
-_REQUIRED_COLUMNS = ("at_ms", "sender", "script")
 
 
 # -- popularity ------------------------------------------------------------------
@@ -254,7 +253,7 @@ class Poisson(Arrivals):
 
 
 def transfers(
-    s: Scenario,
+    s: Declarations,
     count: int,
     start: int,
     end: int,
@@ -280,7 +279,7 @@ def transfers(
 
 
 def hot_spot(
-    s: Scenario,
+    s: Declarations,
     count: int,
     start: int,
     end: int,
@@ -302,7 +301,7 @@ def hot_spot(
 
 
 def mix(
-    s: Scenario,
+    s: Declarations,
     count: int,
     start: int,
     end: int,
@@ -361,56 +360,10 @@ def mix(
     return added
 
 
-# -- traces ----------------------------------------------------------------------
-
-
-def replay_trace(s: Scenario, path: str | Path) -> list[TxDecl]:
-    """Add every transaction of a CSV trace file to ``s``, exactly as written.
-
-    A trace makes a workload that came from somewhere else (a real ledger's
-    history, another tool, a hand-edited file) replayable under any seed.
-    The header row names the columns: ``at_ms``, ``sender`` and ``script``
-    are required, ``accounts``, ``payer`` and ``gas_limit`` optional (as
-    columns and as cells). ``accounts`` is ``alias=name;alias=name``. Every
-    account must already be declared in ``s``. Errors name the file and the
-    line where the bad row starts.
-    """
-    path = Path(path)
-    try:
-        with path.open(encoding="utf-8", newline="") as source:
-            reader = csv.reader(source)
-            header = _check_header(path, next(reader, []))
-            added = []
-            line = reader.line_num + 1  # where the next row starts: a quoted script may span lines
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    added.append(_trace_row(s, path, line, header, row))
-                line = reader.line_num + 1
-    except OSError as exc:
-        raise InputError(f"cannot read trace {path}: {exc.strerror}; check the path given to replay_trace") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: not a readable UTF-8 CSV trace ({exc}); save it as UTF-8 CSV") from None
-    return added
-
-
-def write_trace(path: str | Path, txs: Sequence[TxDecl]) -> None:
-    """Write ``txs`` as a CSV trace that :func:`replay_trace` reads back unchanged.
-
-    Exporting a generated workload lets it be inspected, edited, or run
-    against a scenario built differently without re-deriving it from a seed.
-    """
-    with Path(path).open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(TRACE_COLUMNS)
-        for tx in txs:
-            aliases = ";".join(f"{alias}={name}" for alias, name in tx.accounts.items())
-            writer.writerow([tx.at, tx.sender, tx.script, aliases, tx.payer, tx.gas_limit])
-
-
 # -- helpers ---------------------------------------------------------------------
 
 
-def _transfer(s: Scenario, at: int, src: str, dst: str, value: int) -> TxDecl:
+def _transfer(s: Declarations, at: int, src: str, dst: str, value: int) -> TxDecl:
     s.transaction(at, src, f"src.pay(dst, {value})", {"src": src, "dst": dst})
     return s.txs[-1]
 
@@ -444,7 +397,7 @@ def _check_window(who: str, count: int, start: int, end: int, amount: Amount) ->
         raise InputError(f"{who}: amount={amount} must be (low, high) with 1 <= low <= high")
 
 
-def _public_pool(s: Scenario, accounts: Sequence[str] | None, who: str) -> list[str]:
+def _public_pool(s: Declarations, accounts: Sequence[str] | None, who: str) -> list[str]:
     if accounts is None:
         pool = [a.name for a in s.accounts.values() if a.enclave is None and a.balance > 0]
     else:
@@ -460,7 +413,7 @@ def _public_pool(s: Scenario, accounts: Sequence[str] | None, who: str) -> list[
     return pool
 
 
-def _enclave_pool(s: Scenario, accounts: Sequence[str] | None) -> list[str]:
+def _enclave_pool(s: Declarations, accounts: Sequence[str] | None) -> list[str]:
     if accounts is None:
         pool = [a.name for a in s.accounts.values() if a.enclave is not None and a.cls is not None]
     else:
@@ -472,53 +425,3 @@ def _enclave_pool(s: Scenario, accounts: Sequence[str] | None) -> list[str]:
     if not pool:
         raise InputError("mix has enclave or mixed shares but no enclave account with a class; declare one with s.enclave_account(..., cls=...) or set enclave=0, mixed=0")
     return pool
-
-
-def _check_header(path: Path, header: list[str]) -> list[str]:
-    """The header's column names, after checking them: a misspelt column would otherwise be silently ignored."""
-    columns = [c.strip() for c in header]
-    unknown = [c for c in columns if c not in TRACE_COLUMNS]
-    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
-    if unknown or missing or len(set(columns)) != len(columns):
-        raise InputError(
-            f"{path}:1: header {','.join(columns)!r} must name each column at most once, from {','.join(TRACE_COLUMNS)}, "
-            f"including {','.join(_REQUIRED_COLUMNS)}" + (f"; unknown: {unknown}" if unknown else "") + (f"; missing: {missing}" if missing else "")
-        )
-    return columns
-
-
-def _trace_row(s: Scenario, path: Path, line: int, header: list[str], row: list[str]) -> TxDecl:
-    where = f"{path}:{line}"
-    if len(row) != len(header):
-        raise InputError(f"{where}: {len(row)} cells for {len(header)} columns ({','.join(header)}); quote cells that contain commas")
-    cells = dict(zip(header, row))
-
-    def known(name: str, column: str) -> str:
-        if name not in s.accounts:
-            raise InputError(f"{where}: {column} {name!r} is not an account of the scenario; declare it before replay_trace")
-        return name
-
-    at = _integer(where, "at_ms", cells["at_ms"])
-    if at < 0:
-        raise InputError(f"{where}: at_ms {at} must be >= 0 (virtual ms from the start of the run)")
-    sender = known(cells["sender"].strip(), "sender")
-    aliases: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in cells.get("accounts", "").split(";"))):
-        alias, sep, name = (part.strip() for part in pair.partition("="))
-        if not sep or not alias.isidentifier() or alias in aliases:
-            raise InputError(f"{where}: accounts entry {pair!r} must be alias=name with a new identifier alias, entries separated by ;")
-        aliases[alias] = known(name, "account")
-    payer = cells.get("payer", "").strip()
-    gas_cell = cells.get("gas_limit", "").strip()
-    gas_limit = _integer(where, "gas_limit", gas_cell) if gas_cell else 20_000
-    if gas_limit < 1:
-        raise InputError(f"{where}: gas_limit {gas_limit} must be >= 1")
-    s.transaction(at, sender, cells["script"], aliases, payer=known(payer, "payer") if payer else None, gas_limit=gas_limit)
-    return s.txs[-1]
-
-
-def _integer(where: str, column: str, cell: str) -> int:
-    try:
-        return int(cell.strip())
-    except ValueError:
-        raise InputError(f"{where}: {column} {cell!r} is not an integer; write whole virtual milliseconds / gas units") from None

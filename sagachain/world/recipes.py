@@ -5,12 +5,14 @@ enclave whose private class keeps a running total, a vault on each of its
 shards, a sponsor account that signs and pays for the enclave's transactions,
 open transfers among the public accounts, and enclave transactions on the
 vaults. A scenario builds that stage with two calls and spends its own lines
-on what it asks (a fault, a misbehaviour, a network).
+on what it asks (a fault, a misbehaviour, a network). The recipes take only
+``Declarations``, so the devnet (``node.devnet``) builds its people with the
+same calls as a simulated scenario does.
 """
 
 from __future__ import annotations
 
-from sagachain.sim.scenario import Scenario
+from sagachain.world.declarations import Declarations
 
 
 def recording_class(enclave: str, name: str = "Treasury") -> str:
@@ -23,7 +25,7 @@ class {name}(EnclaveAccount_{enclave}):
 '''
 
 
-def people(s: Scenario, count: int, balance: int = 1_000_000, prefix: str = "user") -> list[str]:
+def people(s: Declarations, count: int, balance: int = 1_000_000, prefix: str = "user") -> list[str]:
     """``count`` funded public accounts named ``prefix0``, ``prefix1``, ..."""
     names = [f"{prefix}{i}" for i in range(count)]
     for name in names:
@@ -31,7 +33,7 @@ def people(s: Scenario, count: int, balance: int = 1_000_000, prefix: str = "use
     return names
 
 
-def enclave_vaults(s: Scenario, enclave: str, shards: list[str], cls: str = "Treasury", payers: tuple[str, ...] = ("sponsor",)) -> list[str]:
+def enclave_vaults(s: Declarations, enclave: str, shards: list[str], cls: str = "Treasury", payers: tuple[str, ...] = ("sponsor",)) -> list[str]:
     """An admin, a recording private class, one vault per shard of ``enclave``, and funded payers.
 
     Vaults are named ``vault_a``, ``vault_b``, ... (a letter per shard, in
@@ -50,7 +52,7 @@ def enclave_vaults(s: Scenario, enclave: str, shards: list[str], cls: str = "Tre
     return vaults
 
 
-def traffic(s: Scenario, accounts: list[str], vaults: list[str], transfers: int, enclave_txs: int, end: int, payer: str = "sponsor", start: int = 200) -> None:
+def traffic(s: Declarations, accounts: list[str], vaults: list[str], transfers: int, enclave_txs: int, end: int, payer: str = "sponsor", start: int = 200) -> None:
     """``transfers`` open payments among ``accounts`` and ``enclave_txs`` records on random vaults,
     all arriving uniformly in [start, end)."""
     s.random_transfers(transfers, start=start, end=end, accounts=accounts)
