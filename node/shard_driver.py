@@ -40,7 +40,7 @@ from shards.chainview import ChainView
 from shards.enclave_replica import changes_state
 from shards.lies import LIES
 from shards.placement import Priority
-from shards.shard import Proposal, Request, ShardMachine
+from shards.shard import Proposal, Rejection, Request, ShardMachine
 
 log = logging.getLogger("sagachain.node")
 
@@ -134,13 +134,12 @@ class ShardDriver:
     def submit(self, served: ServedShard, tx: Transaction) -> None:
         """Queue an admitted ``tx`` on a served shard's machine."""
         served.queued.add(tx.id)
-        served.machine.submit(tx, now_ms())
-        self.collect_refusals(served)
+        self.collect_refusals(served, served.machine.submit(tx, now_ms(), self.view.tools))
 
-    def collect_refusals(self, served: ServedShard) -> None:
+    def collect_refusals(self, served: ServedShard, rejections: list[Rejection]) -> None:
         """Count and log what the machine refused; remember refused transactions for their receipts."""
         machine = served.machine
-        for rejection in machine.rejected:
+        for rejection in rejections:
             self.metrics.rejected_txs.labels(rejection.rule or "?").inc()
             if rejection.tx is not None:
                 served.queued.discard(rejection.tx.id)
@@ -150,7 +149,6 @@ class ShardDriver:
                 log.info("shard %s refused transaction %s: %s (%s)", machine.id, rejection.tx.id.hex()[:12], rejection.reason, rejection.rule)
             else:
                 log.info("shard %s: %s (%s)", machine.id, rejection.reason, rejection.rule)
-        machine.rejected.clear()
 
     def on_request(self, message: L2LRequest) -> None:
         """Another leader asks for an account one of our shards owns (L2L-1)."""
@@ -159,8 +157,8 @@ class ShardDriver:
         served = self.served.get(owner) if owner is not None else None
         if served is None or message.requester not in chain.shards:
             return
-        served.machine.on_request(Request(message.account, message.requester, Priority(message.arrived, message.tx_id)))
-        self.collect_refusals(served)
+        request = Request(message.account, message.requester, Priority(message.arrived, message.tx_id))
+        self.collect_refusals(served, served.machine.on_request(request))
 
     # -- consensus ---------------------------------------------------------------------------------
 
@@ -232,8 +230,9 @@ class ShardDriver:
         enclave = machine.enclave
         if enclave is not None and not self.enclaves.can_build(enclave):
             return
-        proposal = machine.build(now_ms(), self.node_id)
-        self.collect_refusals(served)
+        built = machine.build(now_ms(), self.node_id)
+        self.collect_refusals(served, built.refused)
+        proposal = built.proposal
         if proposal is None:
             return
         if self.config.lie and enclave is not None:

@@ -13,12 +13,20 @@ the shard granted, then the borrowed accounts it returns to their home shard
 (placements with homes only, see ``shards.placement``). Every transaction runs against the public ledger with its
 predecessors' effects applied; the ledger is rolled back afterwards, because
 the block becomes part of it only once the committee has signed it.
+
+What the machine decides it returns: every event that can refuse something
+returns the list of ``Rejection``s it made (empty: none), and ``build`` a
+``Built``. The driver counts and reports them, and since a refused
+transaction's nonce is void for every shard (so its sender's later ones can
+go on), tells the other machines with ``void_nonce``. The live shards (SH-2)
+are the driver's decision too, handed over with ``set_live``. The machine
+keeps its own copies of both: it shares no mutable collection with a driver.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sagachain.core.block import (
@@ -44,37 +52,11 @@ from sagachain.core.rules.formulas import gas_3_charge, gas_3_floor, mint_3_allo
 from sagachain.core.rules.tools import Tools
 from sagachain.core.tx import OPEN, Transaction
 from sagachain.errors import RuleViolation
+from shards.admission import admission_problem
 from shards.enclave_store import EnclaveStore
 from shards.execution import Outcome, execute, kind_of
-from shards.placement import LookAhead, Placement, Priority, Queued, needs
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """L2L-1: a leader asks the owner of ``account`` to release it."""
-
-    account: bytes
-    requester: str
-    priority: Priority
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A transaction or request the shard refused, with the rule that refused it."""
-
-    rule: str
-    reason: str
-    tx: Transaction | None = None
-
-
-@dataclass
-class Proposal:
-    """A block waiting for its committee, and the off-chain writes it carries."""
-
-    block: Block
-    enclave_writes: dict[bytes, StoredObject | None]
-    snapshots: dict[EntryRef, dict[bytes, dict[bytes, StoredObject]]]
-    included: list[Queued]
+from shards.placement import LookAhead, Placement, Queued, needs
+from shards.shard_events import Built, Proposal, Rejection, Request
 
 
 @dataclass
@@ -94,10 +76,9 @@ class ShardMachine:
     heads: dict[str, int] = field(default_factory=dict)
     deploys: list[DeployEntry] = field(default_factory=list)
     specials: list[Entry] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
     borrowed: set[bytes] = field(default_factory=set)  # accounts acquired here whose home is elsewhere
-    live: Collection[str] | None = None  # shards accepting accounts (SH-2), shared with the driver; None: all
-    void: dict[bytes, set[int]] = field(default_factory=dict)  # refused nonces per sender, shared with the driver
+    live: frozenset[str] | None = None  # shards accepting accounts (SH-2), as the driver last set them; None: all
+    void: dict[bytes, set[int]] = field(default_factory=dict, init=False)  # refused nonces per sender: its own, and those the driver tells it of
 
     def __post_init__(self) -> None:
         if not self.parent:
@@ -113,19 +94,19 @@ class ShardMachine:
 
     # -- events ------------------------------------------------------------------
 
-    def submit(self, tx: Transaction, now: int) -> None:
-        """Queue a transaction, or refuse it at once with the rule it cannot pass."""
-        try:
-            kind, enclave = kind_of(self.chain, tx)
-        except RuleViolation as exc:
-            self._refuse(Rejection(exc.rule or "", exc.message, tx))
-            return
+    def submit(self, tx: Transaction, now: int, tools: Tools) -> list[Rejection]:
+        """Queue a transaction, or refuse it at once with the rule it cannot pass: the node's
+        admission (``shards.admission``, TX-1 and the dispatch checks), then the shard's own."""
+        problem = admission_problem(self.chain, tools, tx)
+        if problem is not None:
+            return [self._refuse(Rejection(problem[0], problem[1], tx))]
+        kind, enclave = kind_of(self.chain, tx)
         if kind != OPEN and enclave != self.enclave:
-            self._refuse(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))
-            return
+            return [self._refuse(Rejection("CMI-2", f"{kind} transaction of enclave {enclave} sent to shard {self.id}", tx))]
         self.queue.append(Queued(tx, now, kind))
+        return []
 
-    def submit_deploy(self, entry: DeployEntry, tools: Tools) -> None:
+    def submit_deploy(self, entry: DeployEntry, tools: Tools) -> list[Rejection]:
         """CLS-1, CLS-3: deploy a class in the next block if the rules allow it."""
         problems = list(class_problems(self.chain, entry.cls, tools))
         bound = entry.cls.enclave or (self.chain.class_enclave(entry.cls.base) if entry.cls.base else None)
@@ -133,26 +114,33 @@ class ShardMachine:
             problems.append(("CMI-2", f"class {entry.cls.name} is bound to {bound}; deploy it on that enclave's shards"))
         if problems:
             rule_id, reason = problems[0]
-            self.rejected.append(Rejection(rule_id, reason))
-            return
+            return [Rejection(rule_id, reason)]
         self.deploys.append(entry)
+        return []
 
-    def on_request(self, request: Request) -> None:
-        """L2L-1, L2L-2, L2L-4: grant a valid request, ignore an invalid one."""
+    def on_request(self, request: Request) -> list[Rejection]:
+        """L2L-1, L2L-2, L2L-4: grant a valid request, ignore an invalid one (refusing what a rule forbids)."""
         account = request.account
         enclave = self.chain.account_enclave(account)
         if enclave is not None and self.chain.shard_enclave(request.requester) != enclave:
-            self.rejected.append(Rejection("L2L-2", f"{request.requester} asked for enclave account of {enclave}; ignored"))
-            return
+            return [Rejection("L2L-2", f"{request.requester} asked for enclave account of {enclave}; ignored")]
         if not self.chain.shard_active(request.requester):
-            self.rejected.append(Rejection("L2L-4", f"{request.requester} belongs to an ended enclave; no accounts for it"))
-            return
+            return [Rejection("L2L-4", f"{request.requester} belongs to an ended enclave; no accounts for it")]
         if not self.chain.owns(self.id, account) or account in self.grants:
-            return
+            return []
         if enclave is not None and enclave != self.enclave:
-            return  # taken against L2L-2 by a misbehaving committee: this shard holds no state to release
+            return []  # taken against L2L-2 by a misbehaving committee: this shard holds no state to release
         if self.placement.grant(account, request.priority, self._runnable()):
             self.grants[account] = request.requester
+        return []
+
+    def set_live(self, shards: frozenset[str]) -> None:
+        """SH-2: the driver's scaler changed which shards accept accounts; borrowed ones go home among these."""
+        self.live = shards
+
+    def void_nonce(self, sender: bytes, nonce: int) -> None:
+        """Another shard refused the sender's transaction with this nonce: its later ones may go on here too."""
+        self.void.setdefault(sender, set()).add(nonce)
 
     def on_final(self, block: Block) -> None:
         """A block the ledger honoured: learn heads, releases to this shard, own progress."""
@@ -239,17 +227,17 @@ class ShardMachine:
 
     # -- building ----------------------------------------------------------------
 
-    def build(self, now: int, producer: bytes) -> Proposal | None:
-        """Build the next block, or None when there is nothing to put in one."""
-        chain = self.chain
-        entries: list[Entry] = []
-        chain.begin()
+    def build(self, now: int, producer: bytes) -> Built:
+        """Build the next block (no proposal when there is nothing to put in one), refusing
+        queued transactions that break a rule when they run."""
+        refused: list[Rejection] = []
+        self.chain.begin()
         try:
-            return self._build(now, producer, entries)
+            return Built(self._build(now, producer, [], refused), refused)
         finally:
-            chain.rollback()
+            self.chain.rollback()
 
-    def _build(self, now: int, producer: bytes, entries: list[Entry]) -> Proposal | None:
+    def _build(self, now: int, producer: bytes, entries: list[Entry], refused: list[Rejection]) -> Proposal | None:
         chain = self.chain
         height = self.height + 1
         draft = _DraftBlock(self.id, height)
@@ -281,7 +269,7 @@ class ShardMachine:
                     outcome = execute(chain, self.id, item.tx, store=store, enclave_charge=charge, time=now)
                 except RuleViolation as exc:
                     self.queue.remove(item)
-                    self._refuse(Rejection(exc.rule or "", exc.message, item.tx))
+                    refused.append(self._refuse(Rejection(exc.rule or "", exc.message, item.tx)))
                     continue
                 self.queue.remove(item)
                 included.append(item)
@@ -328,11 +316,11 @@ class ShardMachine:
             return True
         return self.store.account_hash(account) == state_hash
 
-    def _refuse(self, rejection: Rejection) -> None:
-        """Record a refused transaction; its nonce becomes void so the sender's later ones can go on."""
-        self.rejected.append(rejection)
-        if rejection.tx is not None:
-            self.void.setdefault(rejection.tx.sender, set()).add(rejection.tx.nonce)
+    def _refuse(self, rejection: Rejection) -> Rejection:
+        """A refused transaction's nonce becomes void here at once, so the sender's later ones can go on."""
+        assert rejection.tx is not None
+        self.void_nonce(rejection.tx.sender, rejection.tx.nonce)
+        return rejection
 
     def next_nonce(self, sender: bytes) -> int:
         """The sender's next nonce: one past the last on chain, skipping nonces of refused transactions.

@@ -72,6 +72,7 @@ class Committee:
     returned: set[int] = field(default_factory=set)  # indexes in ``built`` whose work went back to the queue
     blocks: dict[bytes, int] = field(default_factory=dict)  # block hash (a lie, a twin) -> index in ``built``
     lies: set[bytes] = field(default_factory=set)  # blocks their byzantine proposer vouches for
+    twins: dict[bytes, bytes] = field(default_factory=dict)  # an equivocator's block -> the other block it proposed
     verdicts: dict[bytes, str | None] = field(default_factory=dict)  # the members' judgment per block hash, this height
     groups: list[set[bytes]] | None = None  # a partition among the members
     last: Block | None = None  # the last final block, for a member that restarts behind
@@ -259,8 +260,24 @@ class MemberCommittees:
                 self._post(committee, seat, node, second)
             self.stats["equivocations"] += 1
             return
+        if isinstance(message, cm.Prevote | cm.Precommit | cm.Commit) and message.block_hash in committee.twins:
+            # it backs, to each half, the block that half saw first: the attack that locking defeats
+            twin_vote = self._twin_vote(committee, seat, message)
+            half = len(others) // 2
+            for index, node in enumerate(others):
+                self._post(committee, seat, node, message if index < half else twin_vote)
+            return
         for node in others:
             self._post(committee, seat, node, message)
+
+    def _twin_vote(self, committee: Committee, seat: Seat, vote: cm.Prevote | cm.Precommit | cm.Commit) -> cm.Message:
+        """The equivocator's vote for its other block, signed like the vote it stands in for."""
+        twin = committee.twins[vote.block_hash]
+        key = seat.machine.key
+        if isinstance(vote, cm.Commit):
+            return replace(vote, block_hash=twin, signature=key.sign(twin))
+        draft = replace(vote, block_hash=twin, signature=b"")
+        return replace(draft, signature=key.sign(draft.digest()))
 
     def _twin(self, committee: Committee, seat: Seat, message: cm.Proposal) -> cm.Proposal:
         """A second, different proposal for the same round: the same entries a millisecond later.
@@ -269,6 +286,7 @@ class MemberCommittees:
         block = message.block
         twin = Block(header=replace(block.header, time=block.header.time + 1), entries=block.entries, qc=())
         committee.blocks[twin.hash] = committee.blocks[block.hash]
+        committee.twins[block.hash] = twin.hash
         key = seat.machine.key
         draft = replace(message, block=twin, producer_vote=key.sign(twin.hash), signature=b"")
         return replace(draft, signature=key.sign(draft.digest()))
@@ -327,9 +345,9 @@ class MemberCommittees:
         if now < committee.next_build or self._faulty(committee, seat, "silent", height) or sid in sim.retiring:
             return  # the shard's next tick asks again
         self._give_back(committee)  # this height's earlier blocks return their work: nothing is built twice
-        before = len(shard.rejected)
-        proposal = shard.build(now, seat.node)
-        sim._count_rejections(shard, before)
+        built = shard.build(now, seat.node)
+        sim.note_refusals(built.refused)
+        proposal = built.proposal
         if proposal is None:
             return
         seat.need = None
@@ -412,6 +430,7 @@ class MemberCommittees:
             return
         committee.height = height
         committee.built, committee.returned, committee.blocks, committee.lies, committee.verdicts = [], set(), {}, set(), {}
+        committee.twins = {}
         for other in committee.seats.values():
             other.need = None
         self._advance(committee, seat, block)

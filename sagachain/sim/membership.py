@@ -303,8 +303,8 @@ class MembershipDriver:
         if self.running.get(run.action.enclave) is not run or run.tx is not tx:
             return
         if tx.nonce in self.sim.void.get(tx.sender, ()):
-            rule, reason = next(((r.rule, r.reason) for m in self.sim.machines.values() for r in m.rejected if r.tx is not None and r.tx.id == tx.id), ("", "refused"))
-            self._refused(run, rule, reason)
+            refusal = self.sim.refusals.get(tx.id)
+            self._refused(run, refusal.rule if refusal else "", refusal.reason if refusal else "refused")
             return
         self.sim.events.after(self.sim.sc.timing.block_interval, lambda: self._watch(run, tx))
 

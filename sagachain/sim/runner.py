@@ -59,7 +59,7 @@ from sagachain.sim.scenario import LIES, MEMBER_FAULTS, MEMBERS, Misbehaviour, S
 from sagachain.world.build import World
 from shards.execution import kind_of
 from shards.enclave_store import EnclaveStore
-from shards.shard import Proposal, Request, ShardMachine
+from shards.shard import Proposal, Rejection, Request, ShardMachine
 
 
 @dataclass
@@ -90,11 +90,12 @@ class Simulation:
         self.retiring: set[str] = set()
         self.scaler = Scaler(self.sc.scaling_policy) if self.sc.scaling_policy else None
         self._waits_seen = 0
-        self.void: dict[bytes, set[int]] = {}  # refused nonces, known to every shard
+        self.void: dict[bytes, set[int]] = {}  # refused nonces per sender; every machine is told of each (note_refusals)
+        self.refusals: dict[bytes, Rejection] = {}  # refused transactions by id, for drivers that wait on one
         self.machines = {
             r.id: ShardMachine(
-                r, self.chain, store=self._replica(r.id, r.enclave), placement=self.placement, live=self.live,
-                max_txs=self.sc.timing.block_txs, void=self.void,
+                r, self.chain, store=self._replica(r.id, r.enclave), placement=self.placement, live=frozenset(self.live),
+                max_txs=self.sc.timing.block_txs,
             )
             for r in world.genesis.shards
         }
@@ -164,7 +165,7 @@ class Simulation:
         self.events.after(self.sc.timing.sample, self.sample, priority=1)
 
     def scale(self) -> None:
-        """SH-2: feed the queue wait to the scaler and add or retire a public shard."""
+        """SH-2: feed the queue wait to the scaler and add or retire a public shard, telling every machine."""
         assert self.scaler is not None
         now = self.events.now
         waits = self.metrics.queue_waits[self._waits_seen :]
@@ -183,6 +184,9 @@ class Simulation:
             self.live.discard(sid)
             self.retiring.add(sid)
             self.metrics.shard_changes.append((now, "remove", sid))
+        if change:
+            for machine in self.machines.values():
+                machine.set_live(frozenset(self.live))
 
     def live_public(self) -> list[str]:
         return [sid for sid, _ in self.sc.public if sid in self.live]
@@ -227,9 +231,7 @@ class Simulation:
                 self.forced.setdefault(shard, []).append(tx)
                 return
         machine = self.machines[shard]  # refuses what it must (CMI-4, ...), voiding the nonce
-        before = len(machine.rejected)
-        machine.submit(tx, self.events.now)
-        self._count_rejections(machine, before)
+        self.note_refusals(machine.submit(tx, self.events.now, self.tools))
 
     def route(self, tx: Transaction) -> str:
         """The shard that should run ``tx``: the home (or else the holder) of its first
@@ -280,10 +282,10 @@ class Simulation:
             self.committees.on_tick(sid)  # type: ignore[union-attr]
         elif sid not in self.in_flight and self.has_quorum(sid):
             committee = machine.committee()
-            before = len(machine.rejected)
             producer = committee[(machine.height + self.rounds.get(sid, 0)) % len(committee)]
-            proposal = machine.build(now, producer)
-            self._count_rejections(machine, before)
+            built = machine.build(now, producer)
+            self.note_refusals(built.refused)
+            proposal = built.proposal
             if proposal is not None:
                 if sid in self.liars:
                     proposal = replace(proposal, block=self.liars.tamper(self.chain, proposal.block, committee, producer))
@@ -298,10 +300,7 @@ class Simulation:
     def deliver_request(self, owner: str, request: Request) -> None:
         if owner in self.stopped:
             return
-        machine = self.machines[owner]
-        before = len(machine.rejected)
-        machine.on_request(request)
-        self._count_rejections(machine, before)
+        self.note_refusals(self.machines[owner].on_request(request))
 
     def finalize(self, sid: str, proposal: Proposal) -> None:
         """The modelled committee's verdict on a proposal: every member signs it, or (a rule
@@ -516,9 +515,7 @@ class Simulation:
         if self._misbehaving(shard, "strict_deploy"):
             machine.deploys.append(entry)
             return
-        before = len(machine.rejected)
-        machine.submit_deploy(entry, self.tools)
-        self._count_rejections(machine, before)
+        self.note_refusals(machine.submit_deploy(entry, self.tools))
 
     def _rollback(self, args: dict[str, object]) -> None:
         account = self.world.account(str(args["account"]))
@@ -564,9 +561,17 @@ class Simulation:
                 m.at_height += 1  # nothing to tamper with in this block: try the next one
         return block
 
-    def _count_rejections(self, machine: ShardMachine, before: int) -> None:
-        for rejection in machine.rejected[before:]:
+    def note_refusals(self, rejections: list[Rejection]) -> None:
+        """Count what a machine refused, and void each refused transaction's nonce on every
+        shard (the refusing one did already), so its sender's later transactions go on anywhere."""
+        for rejection in rejections:
             self.metrics.rejected[rejection.rule] += 1
+            if rejection.tx is not None:
+                tx = rejection.tx
+                self.refusals.setdefault(tx.id, rejection)
+                self.void.setdefault(tx.sender, set()).add(tx.nonce)
+                for machine in self.machines.values():
+                    machine.void_nonce(tx.sender, tx.nonce)
 
     # -- running -------------------------------------------------------------------
 
