@@ -45,26 +45,26 @@ def _first_hidden(block: Block) -> int | None:
     return next((i for i, e in enumerate(block.entries) if isinstance(e, EnclaveEntry | MixedEntry)), None)
 
 
-def forge_state(chain: ChainState, block: Block) -> Block | None:
+def _rehash(block: Block, field_name: str, tag: str) -> Block | None:
+    """The block with its first enclave or mixed entry's ``field_name`` hash made up."""
     at = _first_hidden(block)
     if at is None:
         return None
     entries = list(block.entries)
     entry = entries[at]
     assert isinstance(entry, EnclaveEntry | MixedEntry)
-    entries[at] = replace(entry, state_hash=hash_value(["forged-state", entry.state_hash]))
+    entries[at] = replace(entry, **{field_name: hash_value([tag, getattr(entry, field_name)])})
     return reseal(block, entries)
+
+
+def forge_state(chain: ChainState, block: Block) -> Block | None:
+    """An output state hash the transaction does not produce."""
+    return _rehash(block, "state_hash", "forged-state")
 
 
 def wrong_log(chain: ChainState, block: Block) -> Block | None:
-    at = _first_hidden(block)
-    if at is None:
-        return None
-    entries = list(block.entries)
-    entry = entries[at]
-    assert isinstance(entry, EnclaveEntry | MixedEntry)
-    entries[at] = replace(entry, log_hash=hash_value(["forged-log", entry.log_hash]))
-    return reseal(block, entries)
+    """A log hash the transaction's execution does not give."""
+    return _rehash(block, "log_hash", "forged-log")
 
 
 def inflate_payout(chain: ChainState, block: Block) -> Block | None:
